@@ -1,0 +1,1 @@
+"""Channels for Rasa. Importing this package imports no web framework."""

@@ -1,0 +1,173 @@
+"""Settings of a WhatsApp channel, from Rasa's credentials.yml or from `WHATSAPP_*` variables.
+
+The same settings serve every adapter: the Rasa channel reads them from its credentials.yml block
+(values may be `${ENV_VAR}`, which Rasa expands), the Flask server and the DRF view from the
+environment. Any key missing from credentials.yml falls back to its `WHATSAPP_*` variable, then to
+its default. Every key is documented in the README ("Configuration").
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_API_VERSION = "v23.0"
+"""Graph API version used when none is configured (supported by Meta until 2027)."""
+DEFAULT_API_BASE_URL = "https://graph.facebook.com"
+
+DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600
+"""Meta redelivers an unacknowledged webhook for up to 7 days; remember message ids that long."""
+DEFAULT_DEDUP_MAX_ENTRIES = 100_000
+
+ENV_PREFIX = "WHATSAPP_"
+
+_REQUIRED = ("access_token", "phone_number_id", "verify_token")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsAppConfig:
+    """Everything a WhatsApp adapter needs to know. Build it with `from_mapping` or `from_env`."""
+
+    access_token: str = field(repr=False)
+    phone_number_id: str
+    verify_token: str = field(repr=False)
+    app_secret: str | None = field(default=None, repr=False)
+    api_version: str = DEFAULT_API_VERSION
+    api_base_url: str = DEFAULT_API_BASE_URL
+    validate_signature: bool = True
+    """Check `X-Hub-Signature-256`. Turn off only behind a proxy that already checked it."""
+    mark_as_read: bool = True
+    """Mark each accepted message as read (blue ticks)."""
+    typing_indicator: bool = True
+    """Show "typing..." with the read receipt until the bot answers (at most 25 s)."""
+    dedup: str = "memory"
+    """Where seen message ids are kept: "memory" (one process) or "redis" (shared by instances)."""
+    redis_url: str = "redis://localhost:6379/0"
+    dedup_ttl_seconds: int = DEFAULT_DEDUP_TTL_SECONDS
+    dedup_max_entries: int = DEFAULT_DEDUP_MAX_ENTRIES
+    intents: Mapping[str, str | None] = field(default_factory=dict)
+    """Overrides of the intent names used for non-text messages, by kind (see inbound.py)."""
+    media_caption_as_text: bool = False
+    """Send a captioned photo's caption as the text instead of the `/whatsapp_image` intent."""
+    status_hook: str | None = None
+    """Import path ("package.module.function") of a callable given every failed status."""
+    list_button_label: str = "Opções"
+    """Label of the button that opens a list (at most 20 characters)."""
+    drain_timeout_seconds: float = 30.0
+    """On shutdown, how long accepted messages may still take to be processed."""
+
+    @classmethod
+    def from_mapping(
+        cls, values: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None
+    ) -> "WhatsAppConfig":
+        """Build from a credentials.yml block; a missing key falls back to `WHATSAPP_<KEY>`.
+
+        Raises:
+            ConfigError: naming the first key that is missing, empty or invalid.
+        """
+        values = dict(values or {})
+        env = environ or {}
+
+        def raw(key: str) -> Any:
+            value = values.get(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                value = env.get(ENV_PREFIX + key.upper())
+            return value
+
+        def text(key: str, default: str | None = None) -> str | None:
+            value = raw(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                return default
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise ConfigError(f"'{key}' must be a string, got {type(value).__name__}")
+            result = str(value).strip()
+            if result.startswith("${"):
+                raise ConfigError(
+                    f"'{key}' is the unexpanded placeholder {result!r}: write ${{VAR}} without "
+                    "quotes in credentials.yml (Rasa does not expand quoted values), and set VAR"
+                )
+            return result
+
+        def required(key: str) -> str:
+            value = text(key)
+            if not value:
+                raise ConfigError(
+                    f"credentials key '{key}' is missing or empty "
+                    f"(set it in credentials.yml or in {ENV_PREFIX}{key.upper()})"
+                )
+            return value
+
+        def flag(key: str, default: bool) -> bool:
+            value = raw(key)
+            if value is None or value == "":
+                return default
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ConfigError(f"'{key}' must be true or false, got {value!r}")
+
+        def number(key: str, default: float, minimum: float) -> float:
+            value = raw(key)
+            if value is None or value == "":
+                return default
+            try:
+                result = float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"'{key}' must be a number, got {value!r}") from None
+            if result < minimum:
+                raise ConfigError(f"'{key}' must be at least {minimum}, got {value!r}")
+            return result
+
+        for key in _REQUIRED:
+            required(key)
+        validate_signature = flag("validate_signature", True)
+        app_secret = required("app_secret") if validate_signature else text("app_secret")
+        dedup = (text("dedup", "memory") or "memory").lower()
+        if dedup not in ("memory", "redis"):
+            raise ConfigError(f"'dedup' must be 'memory' or 'redis', got {dedup!r}")
+        intents = values.get("intents") or {}
+        if not isinstance(intents, Mapping) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in intents.items()
+        ):
+            raise ConfigError("'intents' must map message kinds to intent names (or null)")
+        list_button_label = text("list_button_label", "Opções") or "Opções"
+        if len(list_button_label) > 20:
+            raise ConfigError("'list_button_label' must be at most 20 characters (Meta's limit)")
+        api_version = text("api_version", DEFAULT_API_VERSION) or DEFAULT_API_VERSION
+        if not api_version.startswith("v"):
+            api_version = "v" + api_version
+
+        return cls(
+            access_token=required("access_token"),
+            phone_number_id=required("phone_number_id"),
+            verify_token=required("verify_token"),
+            app_secret=app_secret,
+            api_version=api_version,
+            api_base_url=(text("api_base_url", DEFAULT_API_BASE_URL) or "").rstrip("/"),
+            validate_signature=validate_signature,
+            mark_as_read=flag("mark_as_read", True),
+            typing_indicator=flag("typing_indicator", True),
+            dedup=dedup,
+            redis_url=text("redis_url", "redis://localhost:6379/0") or "",
+            dedup_ttl_seconds=int(number("dedup_ttl_seconds", DEFAULT_DEDUP_TTL_SECONDS, 1)),
+            dedup_max_entries=int(number("dedup_max_entries", DEFAULT_DEDUP_MAX_ENTRIES, 1)),
+            intents=dict(intents),
+            media_caption_as_text=flag("media_caption_as_text", False),
+            status_hook=text("status_hook"),
+            list_button_label=list_button_label,
+            drain_timeout_seconds=number("drain_timeout_seconds", 30.0, 0),
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "WhatsAppConfig":
+        """Build from `WHATSAPP_*` variables only (Flask, DRF)."""
+        return cls.from_mapping({}, environ)

@@ -1,0 +1,111 @@
+"""The webhook endpoint's decisions, free of any web framework.
+
+An adapter turns its framework's request into a `WebhookRequest`, asks this module what to answer,
+and turns the `WebhookResponse` back. The rules (https://developers.facebook.com/docs/graph-api/webhooks/getting-started):
+
+- GET: `hub.mode == "subscribe"` and the verify token matches (constant time): 200 with the
+  `hub.challenge` echoed verbatim as plain text; anything else 403.
+- POST: over 3 MB: 413; no `X-Hub-Signature-256`: 401; a wrong one: 403 (nothing is parsed before
+  the signature is checked); not a webhook body: 400; otherwise 200 and the parsed events, to be
+  processed in the background so that Meta gets its 200 fast.
+"""
+
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from connectors.whatsapp.events import Event
+from connectors.whatsapp.limits import WEBHOOK_MAX_BODY_BYTES
+from connectors.whatsapp.parsing import InvalidWebhook, parse_webhook_body
+from connectors.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, check_signature
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """What the core needs of an HTTP request. Header names are matched case-insensitively."""
+
+    method: str
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResponse:
+    """What to answer. `body` is plain text unless `content_type` says otherwise."""
+
+    status: int
+    body: str = ""
+    content_type: str = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """The answer to a POST, and the events to process when it was accepted (status 200)."""
+
+    response: WebhookResponse
+    events: tuple[Event, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.response.status == 200
+
+
+OK = WebhookResponse(200, "EVENT_RECEIVED")
+
+
+def verify_subscription(query: Mapping[str, str], verify_token: str) -> WebhookResponse:
+    """Answer Meta's GET verification request.
+
+    Meta sends `hub.mode=subscribe`, `hub.verify_token` and `hub.challenge` when the callback URL is
+    saved in the App Dashboard. PHP-style `hub_mode` names are accepted too.
+    """
+    mode = query.get("hub.mode") or query.get("hub_mode") or ""
+    token = query.get("hub.verify_token") or query.get("hub_verify_token") or ""
+    challenge = query.get("hub.challenge") or query.get("hub_challenge")
+    token_matches = hmac.compare_digest(token.encode("utf-8"), verify_token.encode("utf-8"))
+    if mode != "subscribe" or not token_matches:
+        logger.warning("Webhook verification refused: wrong hub.mode or hub.verify_token.")
+        return WebhookResponse(403, "verification failed")
+    if challenge is None:
+        return WebhookResponse(400, "missing hub.challenge")
+    return WebhookResponse(200, challenge)
+
+
+def accept_notification(
+    request: WebhookRequest,
+    *,
+    app_secret: str | None,
+    validate_signature: bool = True,
+    max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES,
+) -> Acceptance:
+    """Decide what to answer to a webhook POST, and parse it only once it is trusted."""
+    if len(request.body) > max_body_bytes:
+        logger.warning("Webhook refused: body of %d bytes is over the limit.", len(request.body))
+        return Acceptance(WebhookResponse(413, "payload too large"))
+    if validate_signature:
+        if not app_secret:
+            raise ValueError("validate_signature is on but no app_secret is configured")
+        check = check_signature(request.body, request.header(SIGNATURE_HEADER), app_secret)
+        if check is SignatureCheck.MISSING:
+            logger.warning("Webhook refused: no %s header.", SIGNATURE_HEADER)
+            return Acceptance(WebhookResponse(401, f"missing {SIGNATURE_HEADER}"))
+        if check is SignatureCheck.INVALID:
+            logger.warning("Webhook refused: %s does not match the body.", SIGNATURE_HEADER)
+            return Acceptance(WebhookResponse(403, "invalid signature"))
+    try:
+        events = parse_webhook_body(request.body)
+    except InvalidWebhook as error:
+        logger.warning("Webhook refused: %s", error)
+        return Acceptance(WebhookResponse(400, f"not a webhook: {error}"))
+    return Acceptance(OK, tuple(events))

@@ -1,0 +1,76 @@
+import pytest
+
+from connectors.whatsapp.config import DEFAULT_API_BASE_URL, ConfigError, WhatsAppConfig
+
+REQUIRED = {
+    "access_token": "token",
+    "phone_number_id": "123",
+    "verify_token": "verify",
+    "app_secret": "secret",
+}
+
+
+def test_config_defaults_apply_when_only_required_keys_are_given() -> None:
+    config = WhatsAppConfig.from_mapping(REQUIRED)
+    assert config.api_version == "v23.0"
+    assert config.api_base_url == DEFAULT_API_BASE_URL
+    assert config.validate_signature and config.mark_as_read and config.typing_indicator
+    assert config.dedup == "memory"
+
+
+@pytest.mark.parametrize("key", sorted(REQUIRED))
+@pytest.mark.parametrize("empty", [None, "", "   "])
+def test_config_missing_or_empty_required_key_is_named(key: str, empty: object) -> None:
+    values = {**REQUIRED, key: empty}
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        WhatsAppConfig.from_mapping(values)
+
+
+def test_config_app_secret_is_optional_without_signature_validation() -> None:
+    values = {**REQUIRED, "app_secret": None, "validate_signature": False}
+    assert WhatsAppConfig.from_mapping(values).app_secret is None
+
+
+def test_config_falls_back_to_whatsapp_environment_variables() -> None:
+    env = {
+        "WHATSAPP_ACCESS_TOKEN": "env-token",
+        "WHATSAPP_PHONE_NUMBER_ID": "999",
+        "WHATSAPP_VERIFY_TOKEN": "env-verify",
+        "WHATSAPP_APP_SECRET": "env-secret",
+        "WHATSAPP_API_VERSION": "24.0",
+        "WHATSAPP_API_BASE_URL": "http://127.0.0.1:5100/",
+    }
+    config = WhatsAppConfig.from_env(env)
+    assert (config.access_token, config.phone_number_id) == ("env-token", "999")
+    assert config.api_version == "v24.0"
+    assert config.api_base_url == "http://127.0.0.1:5100"
+    # A credentials.yml value wins over the environment.
+    assert WhatsAppConfig.from_mapping({"phone_number_id": "1"}, env).phone_number_id == "1"
+
+
+def test_config_rejects_an_unexpanded_placeholder() -> None:
+    with pytest.raises(ConfigError, match="unexpanded placeholder"):
+        WhatsAppConfig.from_mapping({**REQUIRED, "access_token": "${WHATSAPP_ACCESS_TOKEN}"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("validate_signature", "maybe", "true or false"),
+        ("dedup", "memcached", "'memory' or 'redis'"),
+        ("dedup_ttl_seconds", "soon", "a number"),
+        ("dedup_ttl_seconds", 0, "at least"),
+        ("intents", ["x"], "message kinds"),
+        ("list_button_label", "a label that is far too long", "20 characters"),
+        ("access_token", {"nested": 1}, "must be a string"),
+    ],
+)
+def test_config_invalid_values_are_named(key: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        WhatsAppConfig.from_mapping({**REQUIRED, key: value})
+
+
+def test_config_repr_hides_secrets() -> None:
+    shown = repr(WhatsAppConfig.from_mapping(REQUIRED))
+    assert "token" not in shown.replace("verify_token", "").replace("access_token", "")
+    assert "secret" not in shown.replace("app_secret", "")

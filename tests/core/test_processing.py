@@ -1,0 +1,145 @@
+import asyncio
+from typing import Any
+
+import pytest
+
+from connectors.whatsapp.dedup import InMemoryDedupStore
+from connectors.whatsapp.events import InboundMessage, StatusUpdate
+from connectors.whatsapp.inbound import BotInput
+from connectors.whatsapp.parsing import parse_webhook
+from connectors.whatsapp.processing import InboundPipeline
+from tests.support.webhooks import envelope, text_message, user_message
+
+
+class Recorder:
+    def __init__(self, delay: float = 0) -> None:
+        self.delivered: list[BotInput] = []
+        self.acknowledged: list[str] = []
+        self.statuses: list[StatusUpdate] = []
+        self.delay = delay
+
+    async def deliver(self, bot_input: BotInput) -> None:
+        await asyncio.sleep(self.delay)
+        self.delivered.append(bot_input)
+
+    async def acknowledge(self, message: InboundMessage) -> None:
+        self.acknowledged.append(message.id)
+
+    def hook(self, status: StatusUpdate) -> None:
+        self.statuses.append(status)
+
+
+def pipeline(recorder: Recorder) -> InboundPipeline:
+    return InboundPipeline(
+        dedup=InMemoryDedupStore(ttl_seconds=60, max_entries=1000),
+        deliver=recorder.deliver,
+        acknowledge=recorder.acknowledge,
+        status_hook=recorder.hook,
+    )
+
+
+async def test_a_redelivered_message_reaches_the_bot_once() -> None:
+    recorder = Recorder()
+    inbound = pipeline(recorder)
+    payload, wamid = text_message("5511900000001", "oi")
+    for _ in range(3):
+        inbound.accept(parse_webhook(payload))
+    await inbound.join()
+    assert [b.message_id for b in recorder.delivered] == [wamid]
+    assert recorder.acknowledged == [wamid]
+    assert inbound.counters["duplicates"] == 2
+
+
+async def test_messages_of_one_sender_reach_the_bot_in_arrival_order() -> None:
+    recorder = Recorder(delay=0.01)
+    inbound = pipeline(recorder)
+    texts = [f"mensagem {i}" for i in range(8)]
+    for text in texts:
+        inbound.accept(parse_webhook(text_message("5511900000002", text)[0]))
+    await inbound.join()
+    assert [b.text for b in recorder.delivered] == texts
+
+
+async def test_statuses_never_reach_the_bot_and_failures_reach_the_hook_once() -> None:
+    recorder = Recorder()
+    inbound = pipeline(recorder)
+    failed = {
+        "id": "wamid.OUT1",
+        "status": "failed",
+        "timestamp": "1732590000",
+        "recipient_id": "5511900000003",
+        "errors": [{"code": 131047, "title": "Re-engagement message"}],
+    }
+    delivered = {**failed, "id": "wamid.OUT2", "status": "delivered", "errors": []}
+    payload = envelope(statuses=[failed, delivered])
+    inbound.accept(parse_webhook(payload))
+    inbound.accept(parse_webhook(payload))  # redelivered
+    await inbound.join()
+    assert recorder.delivered == []
+    assert [s.message_id for s in recorder.statuses] == ["wamid.OUT1"]
+    assert recorder.statuses[0].errors[0].code == 131047
+
+
+async def test_async_status_hook_is_awaited() -> None:
+    seen: list[str] = []
+
+    async def hook(status: StatusUpdate) -> None:
+        await asyncio.sleep(0)
+        seen.append(status.message_id)
+
+    inbound = InboundPipeline(
+        dedup=InMemoryDedupStore(ttl_seconds=60, max_entries=10),
+        deliver=Recorder().deliver,
+        status_hook=hook,
+    )
+    status = {
+        "id": "wamid.F",
+        "status": "failed",
+        "recipient_id": "1",
+        "errors": [{"code": 131026}],
+    }
+    inbound.accept(parse_webhook(envelope(statuses=[status])))
+    await inbound.join()
+    assert seen == ["wamid.F"]
+
+
+async def test_messages_not_for_the_bot_are_acknowledged_but_not_delivered() -> None:
+    recorder = Recorder()
+    inbound = pipeline(recorder)
+    payload, wamid = user_message("5511900000004", "reaction", {"message_id": "x", "emoji": "❤"})
+    inbound.accept(parse_webhook(payload))
+    await inbound.join()
+    assert recorder.delivered == []
+    assert recorder.acknowledged == [wamid]
+
+
+async def test_a_failing_bot_does_not_stop_the_next_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    delivered: list[str] = []
+
+    async def deliver(bot_input: BotInput) -> None:
+        if bot_input.text == "quebra":
+            raise RuntimeError("agent exploded")
+        delivered.append(bot_input.text)
+
+    inbound = InboundPipeline(
+        dedup=InMemoryDedupStore(ttl_seconds=9, max_entries=9), deliver=deliver
+    )
+    for text in ("quebra", "depois"):
+        inbound.accept(parse_webhook(text_message("5511900000005", text)[0]))
+    await inbound.join()
+    assert delivered == ["depois"]
+    assert "agent exploded" in caplog.text
+
+
+async def test_drain_finishes_accepted_messages() -> None:
+    recorder = Recorder(delay=0.05)
+    inbound = pipeline(recorder)
+    for i in range(3):
+        inbound.accept(parse_webhook(text_message(f"55119000001{i}", "oi")[0]))
+    assert await inbound.drain(timeout=5)
+    assert len(recorder.delivered) == 3
+    before: Any = inbound.counters["accepted"]
+    assert inbound.accept(parse_webhook(text_message("5511900000020", "tarde")[0])) == 0
+    assert inbound.counters["accepted"] == before
