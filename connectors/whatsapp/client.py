@@ -1,0 +1,456 @@
+"""`GraphClient`: the async WhatsApp Cloud API (Graph API) client, the only module doing HTTP.
+
+Endpoints (https://developers.facebook.com/docs/whatsapp/cloud-api/reference):
+
+- `POST {base}/{version}/{phone_number_id}/messages`: send a message, mark one as read
+  (https://developers.facebook.com/docs/whatsapp/cloud-api/guides/mark-message-as-read).
+- `GET {base}/{version}/{media_id}`, then `GET <url>` with the same bearer token: download media;
+  `POST {base}/{version}/{phone_number_id}/media` (multipart): upload media
+  (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media).
+
+Behaviour worth knowing:
+
+- One `aiohttp.ClientSession` per client, made lazily on the running event loop (never at import
+  or in `__init__`) and reused for connection pooling. If the client is later used on another
+  loop (the Flask adapter may run its own), the old session is closed and a new one is made.
+  `await close()` releases it; a closed client can be used again and opens a fresh session.
+  Close the client before closing the loop it ran on: once a loop is closed, the sockets of its
+  session can no longer be closed cleanly and are left to the garbage collector.
+  A session passed in by the caller is used as is and never closed here.
+- Every non-2xx answer raises a typed `GraphAPIError` (see `errors.py`); timeouts and connection
+  errors raise `GraphTransportError`. Retryable ones are retried under the `RetryPolicy`, with
+  `Retry-After` honoured; each retry is logged at WARNING with the code and the attempt number.
+- A POST that timed out may still have reached Meta, and the Cloud API offers no idempotency
+  key, so a retry can deliver a message twice. We retry anyway: a lost bot answer is worse than
+  a rare duplicate. Callers that cannot accept that pass `RetryPolicy(max_attempts=1)`.
+- The access token is sent only in the `Authorization` header. It is never logged, never put in
+  an exception, and redacted from error bodies before they become exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from connectors.whatsapp.errors import (
+    GraphAPIError,
+    GraphTransportError,
+    MediaTooLargeError,
+    UnexpectedResponseError,
+    WhatsAppError,
+    graph_error_from_response,
+)
+from connectors.whatsapp.retry import RetryPolicy, parse_retry_after
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_VERSION = "v23.0"
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5, sock_read=15)
+"""For API calls: small JSON bodies, so a slow answer is a failed one."""
+DEFAULT_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=300, connect=5, sock_read=30)
+"""For media downloads and uploads (up to 100 MB): a long total, but no stall over 30 s."""
+DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024
+"""Meta's largest media (documents) is 100 MB."""
+
+_MAX_JSON_BYTES = 1024 * 1024
+"""A Graph API answer is a few hundred bytes; anything over this is not one."""
+_MAX_ERROR_BODY_BYTES = 64 * 1024
+_CHUNK_BYTES = 64 * 1024
+_REDACTED = "[redacted]"
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the Cloud API answered to a sent message."""
+
+    message_id: str
+    """The `wamid` of the message (`messages[0].id`); status webhooks refer to it."""
+    wa_id: str | None
+    """The recipient's WhatsApp id (`contacts[0].wa_id`), if Meta returned one."""
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """`GET /{media_id}`: where to download a media file. The URL expires after about 5 minutes."""
+
+    id: str
+    url: str
+    mime_type: str | None
+    sha256: str | None
+    file_size: int | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+class GraphClient:
+    """Async client for the WhatsApp Cloud API. See the module docstring for its behaviour."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        api_version: str = DEFAULT_API_VERSION,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        media_timeout: aiohttp.ClientTimeout = DEFAULT_MEDIA_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(access_token, str) or not access_token.strip():
+            raise ValueError("access_token must be a non-empty string")
+        version = api_version.strip().strip("/")
+        if not version:
+            raise ValueError("api_version must not be empty (for example 'v23.0')")
+        base = URL(base_url.strip())
+        if base.scheme not in ("http", "https") or not base.host:
+            raise ValueError(f"base_url must be an http(s) URL, not {base_url!r}")
+        self._token = access_token.strip()
+        self._api_version = version
+        self._base_url = str(base).rstrip("/")
+        self._timeout = timeout
+        self._media_timeout = media_timeout
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._external_session = session
+        self._sleep = sleep
+        self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"GraphClient(base_url={self._base_url!r}, api_version={self._api_version!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def api_version(self) -> str:
+        return self._api_version
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._retry
+
+    async def __aenter__(self) -> GraphClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session this client made. The client stays usable: a new one opens on use."""
+        session, loop = self._session, self._session_loop
+        self._session = None
+        self._session_loop = None
+        if session is not None:
+            await _close_session(session, loop)
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    async def send_message(self, phone_number_id: str, body: Mapping[str, Any]) -> SendResult:
+        """Send one Cloud API message body (as made by `builders.py`); return its `wamid`."""
+        payload = dict(body)
+        payload.setdefault("messaging_product", "whatsapp")
+        data = await self._request_json(
+            "POST", self._url(phone_number_id, "messages"), json=payload
+        )
+        messages = data.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages else None
+        message_id = first.get("id") if isinstance(first, Mapping) else None
+        if not isinstance(message_id, str) or not message_id:
+            raise UnexpectedResponseError(f"send answered without messages[0].id: {data!r}")
+        contacts = data.get("contacts")
+        contact = contacts[0] if isinstance(contacts, list) and contacts else None
+        wa_id = contact.get("wa_id") if isinstance(contact, Mapping) else None
+        return SendResult(
+            message_id=message_id, wa_id=wa_id if isinstance(wa_id, str) else None, raw=data
+        )
+
+    async def mark_as_read(
+        self, phone_number_id: str, message_id: str, typing_indicator: bool = False
+    ) -> None:
+        """Mark an inbound message as read (blue ticks), optionally showing "typing…".
+
+        The typing indicator lasts until we reply or for 25 seconds
+        (https://developers.facebook.com/docs/whatsapp/cloud-api/typing-indicators).
+        """
+        if not message_id:
+            raise ValueError("message_id must not be empty")
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+        }
+        if typing_indicator:
+            payload["typing_indicator"] = {"type": "text"}
+        data = await self._request_json(
+            "POST", self._url(phone_number_id, "messages"), json=payload
+        )
+        if data.get("success") is False:
+            raise UnexpectedResponseError(f"mark_as_read answered success=false: {data!r}")
+
+    async def get_media(self, media_id: str, *, phone_number_id: str | None = None) -> MediaInfo:
+        """Look up a media id: its short-lived download URL, MIME type, hash and size.
+
+        With `phone_number_id`, Meta checks that the media belongs to that number.
+        """
+        params = {"phone_number_id": phone_number_id} if phone_number_id else None
+        data = await self._request_json("GET", self._url(media_id), params=params)
+        url = data.get("url")
+        if not isinstance(url, str) or not url:
+            raise UnexpectedResponseError(f"media lookup answered without a url: {data!r}")
+        size = data.get("file_size")
+        if isinstance(size, str) and size.isdigit():
+            size = int(size)
+        return MediaInfo(
+            id=str(data.get("id") or media_id),
+            url=url,
+            mime_type=_str_or_none(data.get("mime_type")),
+            sha256=_str_or_none(data.get("sha256")),
+            file_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            raw=data,
+        )
+
+    async def download_media(self, url: str, max_bytes: int = DEFAULT_MAX_MEDIA_BYTES) -> bytes:
+        """Download a media URL from `get_media` (bearer token needed); stop past `max_bytes`.
+
+        Raises `MediaTooLargeError` as soon as the announced or the received size passes the cap.
+        """
+        target = URL(url)
+        if target.scheme not in ("http", "https") or not target.host:
+            raise ValueError("media url must be an http(s) URL")
+        if max_bytes < 0:
+            raise ValueError("max_bytes must be >= 0")
+
+        async def attempt() -> bytes:
+            session = await self._get_session()
+            async with session.get(
+                target, headers=self._headers(), timeout=self._media_timeout
+            ) as response:
+                if not 200 <= response.status < 300:
+                    raise await self._error_from(response)
+                if response.content_length is not None and response.content_length > max_bytes:
+                    raise MediaTooLargeError(max_bytes=max_bytes, size=response.content_length)
+                try:
+                    return await _read_capped(response, max_bytes)
+                except _BodyTooLarge as exc:
+                    raise MediaTooLargeError(max_bytes=max_bytes, size=exc.size) from None
+
+        return await self._with_retries("GET", target, attempt)
+
+    async def upload_media(
+        self, phone_number_id: str, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        """Upload a file for later sending by id; returns the media id."""
+        if not data:
+            raise ValueError("cannot upload empty media")
+        if not mime_type:
+            raise ValueError("mime_type must not be empty")
+
+        def form() -> aiohttp.FormData:
+            # A FormData is spent once sent, so every attempt builds its own.
+            fields = aiohttp.FormData()
+            fields.add_field("messaging_product", "whatsapp")
+            fields.add_field("type", mime_type)
+            fields.add_field("file", data, filename=filename or "file", content_type=mime_type)
+            return fields
+
+        result = await self._request_json(
+            "POST", self._url(phone_number_id, "media"), form=form, timeout=self._media_timeout
+        )
+        media_id = result.get("id")
+        if not isinstance(media_id, str | int) or isinstance(media_id, bool) or media_id == "":
+            raise UnexpectedResponseError(f"upload answered without an id: {result!r}")
+        return str(media_id)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _url(self, *segments: str) -> URL:
+        for segment in segments:
+            if not isinstance(segment, str) or not segment.strip():
+                raise ValueError("Graph API path ids must be non-empty strings")
+        path = "/".join(quote(segment.strip(), safe="") for segment in segments)
+        return URL(f"{self._base_url}/{self._api_version}/{path}", encoded=True)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._external_session is not None:
+            if self._external_session.closed:
+                raise RuntimeError("the aiohttp.ClientSession given to GraphClient is closed")
+            return self._external_session
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and not session.closed and self._session_loop is loop:
+            return session
+        if session is not None:
+            # Made on another (perhaps closed) loop: it cannot be used here.
+            await _close_session(session, self._session_loop)
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        self._session_loop = loop
+        return self._session
+
+    async def _request_json(
+        self,
+        method: str,
+        url: URL,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> Mapping[str, Any]:
+        async def attempt() -> Mapping[str, Any]:
+            session = await self._get_session()
+            async with session.request(
+                method,
+                url,
+                headers=self._headers(),
+                json=json,
+                params=params,
+                data=form() if form is not None else None,
+                timeout=timeout or self._timeout,
+            ) as response:
+                if not 200 <= response.status < 300:
+                    raise await self._error_from(response)
+                try:
+                    body = await _read_capped(response, _MAX_JSON_BYTES)
+                except _BodyTooLarge:
+                    raise UnexpectedResponseError(
+                        f"HTTP {response.status} answer larger than {_MAX_JSON_BYTES} bytes"
+                    ) from None
+                return _decode_object(body, response.status)
+
+        return await self._with_retries(method, url, attempt)
+
+    async def _with_retries(self, method: str, url: URL, attempt: Callable[[], Awaitable[T]]) -> T:
+        started = self._clock()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                try:
+                    return await attempt()
+                except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                    raise GraphTransportError(
+                        _describe_transport(exc), method=method, path=url.path
+                    ) from exc
+            except WhatsAppError as exc:
+                delay = self._retry.delay_for(attempts, exc, None, self._clock() - started)
+                if delay is None:
+                    if attempts > 1:
+                        logger.warning(
+                            "Graph API %s %s: giving up after %d attempts (%s)",
+                            method,
+                            url.path,
+                            attempts,
+                            _code_of(exc),
+                        )
+                    raise
+                logger.warning(
+                    "Graph API %s %s failed (%s), attempt %d of %d; retrying in %.2f s",
+                    method,
+                    url.path,
+                    _code_of(exc),
+                    attempts,
+                    self._retry.max_attempts,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    async def _error_from(self, response: aiohttp.ClientResponse) -> GraphAPIError:
+        body = await _read_capped(response, _MAX_ERROR_BODY_BYTES, truncate=True)
+        text = body.decode("utf-8", "replace").replace(self._token, _REDACTED)
+        payload: object
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = text
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return graph_error_from_response(response.status, payload, retry_after=retry_after)
+
+
+async def _close_session(
+    session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """Close a session, on its own loop when that loop is still running elsewhere."""
+    if session.closed:
+        return
+    current = asyncio.get_running_loop()
+    if loop is not None and loop is not current and loop.is_running() and not loop.is_closed():
+        asyncio.run_coroutine_threadsafe(session.close(), loop)
+        return
+    # Same loop, or a loop that is closed or stopped: closing here touches no running loop.
+    await session.close()
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+async def _read_capped(
+    response: aiohttp.ClientResponse, limit: int, *, truncate: bool = False
+) -> bytes:
+    """Read the body in chunks, stopping past `limit` bytes.
+
+    Past the limit: raise `_BodyTooLarge` with the bytes read so far, or with `truncate`, return
+    the first `limit` bytes.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                chunks.append(chunk[: len(chunk) - (size - limit)])
+                return b"".join(chunks)
+            raise _BodyTooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_object(body: bytes, status: int) -> Mapping[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        snippet = body[:200].decode("utf-8", "replace")
+        raise UnexpectedResponseError(f"HTTP {status} answer is not JSON: {snippet!r}") from None
+    if not isinstance(data, dict):
+        raise UnexpectedResponseError(f"HTTP {status} answer is not a JSON object: {data!r}")
+    return data
+
+
+def _describe_transport(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError) and not str(exc):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _code_of(exc: WhatsAppError) -> str:
+    if isinstance(exc, GraphAPIError):
+        return f"code {exc.code}, HTTP {exc.http_status}"
+    if exc.__cause__ is not None:
+        return _describe_transport(exc.__cause__)
+    return type(exc).__name__
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,519 @@
+"""Webhook body -> typed events, for every entry, change, message, status and error it carries.
+
+Meta batches: one POST may hold several `entry[]`, each with several `changes[]`, each with several
+`messages[]`, `statuses[]` and `errors[]`
+(https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components). All of them are
+parsed, never just the first.
+
+Parsing is total over JSON: a body that is not a webhook at all (not UTF-8 JSON, not an object,
+no `entry` list) raises `InvalidWebhook`; anything else never raises. A field of an unexpected
+type (a string where an object is expected, `null`, a list where a string is...) is treated as
+absent, a message or status without the ids it needs is skipped with a logged warning, and a type
+Meta adds later parses as `MessageKind.UNKNOWN`. Meta keeps adding fields and types; a crash on a
+shape we did not foresee would make Meta retry the same body for days.
+"""
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from connectors.whatsapp.events import (
+    MEDIA_KINDS,
+    BusinessNumber,
+    Contact,
+    ErrorDetail,
+    Event,
+    InboundMessage,
+    JSONObject,
+    Location,
+    Media,
+    MessageKind,
+    Reaction,
+    Reply,
+    ReplyContext,
+    SkippedChange,
+    StatusUpdate,
+    WebhookErrors,
+)
+
+logger = logging.getLogger(__name__)
+
+WHATSAPP_OBJECT = "whatsapp_business_account"
+"""The `object` of every WhatsApp Business Account webhook; other products share the endpoint."""
+MESSAGES_FIELD = "messages"
+"""The only change `field` carrying user messages and delivery statuses.
+
+Others (`message_template_status_update`, `account_update`, `smb_message_echoes`, ...) are
+reported as `SkippedChange`:
+https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components#webhooks-fields
+"""
+
+_DIGITS = re.compile(r"[0-9]{1,20}")
+"""Timestamps and error codes as Meta sends them (strings of ASCII digits), bounded in length."""
+_MAX_ID_INT = 10**30
+"""Ids sent as numbers are accepted up to this size (str() of a huge int raises in Python 3.10+)."""
+
+_MESSAGE_KINDS: Mapping[str, MessageKind] = {
+    "text": MessageKind.TEXT,
+    "button": MessageKind.TEMPLATE_BUTTON,
+    "image": MessageKind.IMAGE,
+    "audio": MessageKind.AUDIO,
+    "video": MessageKind.VIDEO,
+    "document": MessageKind.DOCUMENT,
+    "sticker": MessageKind.STICKER,
+    "location": MessageKind.LOCATION,
+    "contacts": MessageKind.CONTACTS,
+    "reaction": MessageKind.REACTION,
+    "order": MessageKind.ORDER,
+    "system": MessageKind.SYSTEM,
+    "unsupported": MessageKind.UNSUPPORTED,
+    # The type Meta used before `unsupported`; it comes with the same `errors` (code 131051).
+    "unknown": MessageKind.UNSUPPORTED,
+}
+_INTERACTIVE_KINDS: Mapping[str, MessageKind] = {
+    "button_reply": MessageKind.BUTTON_REPLY,
+    "list_reply": MessageKind.LIST_REPLY,
+    "nfm_reply": MessageKind.FLOW_REPLY,
+}
+
+
+class InvalidWebhook(ValueError):
+    """The body is not a webhook at all: not UTF-8 JSON, not an object, or no `entry` list.
+
+    `reason` says which, in words fit for a log line or a 400 response.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_webhook_body(body: bytes) -> list[Event]:
+    """Decode a raw POST body (UTF-8 JSON) and parse it; see `parse_webhook`.
+
+    Check the signature on these same bytes first: decoding and re-encoding changes them.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidWebhook(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidWebhook("body is not JSON: nested too deeply") from None
+    except ValueError as exc:
+        # JSONDecodeError, NaN/Infinity, and integers over Python's digit limit are all ValueErrors.
+        raise InvalidWebhook(f"body is not JSON: {exc}") from None
+    return parse_webhook(payload)
+
+
+def parse_webhook(payload: object) -> list[Event]:
+    """Turn a decoded webhook into events, in the order Meta sent them.
+
+    Raises `InvalidWebhook` only when `payload` is not an object or has no `entry` list; a
+    webhook for another product (`object` other than `whatsapp_business_account`) is one
+    `SkippedChange`.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidWebhook(f"webhook is not a JSON object but {_json_type(payload)}")
+    entries = payload.get("entry")
+    if not isinstance(entries, list | tuple):
+        raise InvalidWebhook("webhook has no 'entry' list")
+    obj = _string(payload.get("object"))
+    if obj != WHATSAPP_OBJECT:
+        return [
+            SkippedChange(
+                object=obj,
+                field=None,
+                reason=f"object is {obj!r}, not {WHATSAPP_OBJECT!r}",
+                raw=payload,
+            )
+        ]
+    events: list[Event] = []
+    for entry_index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            logger.warning("webhook entry[%d] is not an object; ignored", entry_index)
+            continue
+        changes = entry.get("changes")
+        if not isinstance(changes, list | tuple):
+            logger.warning("webhook entry[%d] has no 'changes' list; ignored", entry_index)
+            continue
+        for change_index, change in enumerate(changes):
+            where = f"entry[{entry_index}].changes[{change_index}]"
+            if not isinstance(change, Mapping):
+                logger.warning("webhook %s is not an object; ignored", where)
+                continue
+            events.extend(_parse_change(obj, change, where))
+    return events
+
+
+def _parse_change(obj: str, change: JSONObject, where: str) -> Iterator[Event]:
+    field = _string(change.get("field"))
+    if field != MESSAGES_FIELD:
+        yield SkippedChange(
+            object=obj,
+            field=field,
+            reason=f"field {field!r} is not handled (only {MESSAGES_FIELD!r} is)",
+            raw=change,
+        )
+        return
+    value = change.get("value")
+    if not isinstance(value, Mapping):
+        logger.warning("webhook %s has no 'value' object; ignored", where)
+        return
+    business = _business(value.get("metadata"))
+    messages = _list(value.get("messages"))
+    statuses = _list(value.get("statuses"))
+    if business is None and (messages or statuses):
+        # Without the receiving number there is nothing to answer from: say so, do not guess.
+        logger.warning(
+            "webhook %s has no metadata.phone_number_id; %d message(s) and %d status(es) ignored",
+            where,
+            len(messages),
+            len(statuses),
+        )
+        yield SkippedChange(
+            object=obj,
+            field=field,
+            reason="value.metadata.phone_number_id is missing",
+            raw=change,
+        )
+    elif business is not None:
+        contacts = [_contact(raw) for raw in _list(value.get("contacts"))]
+        known_contacts = [contact for contact in contacts if contact is not None]
+        for index, raw_message in enumerate(messages):
+            message = _message(raw_message, business, known_contacts, f"{where}.messages[{index}]")
+            if message is not None:
+                yield message
+        for index, raw_status in enumerate(statuses):
+            status = _status(raw_status, business, f"{where}.statuses[{index}]")
+            if status is not None:
+                yield status
+    errors = _errors(value.get("errors"))
+    if errors:
+        yield WebhookErrors(business=business, errors=errors, raw=value)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _message(
+    raw: object, business: BusinessNumber, contacts: Sequence[Contact], where: str
+) -> InboundMessage | None:
+    if not isinstance(raw, Mapping):
+        logger.warning("webhook %s is not an object; ignored", where)
+        return None
+    message_id = _ident(raw.get("id"))
+    wa_id = _ident(raw.get("from"))
+    user_id = _ident(raw.get("from_user_id"))
+    type_ = _string(raw.get("type")) or ""
+    kind = _kind(type_, raw)
+    type_object = raw.get(type_) if type_ else None
+    sender = wa_id or user_id
+    if sender is None and kind is MessageKind.SYSTEM and isinstance(type_object, Mapping):
+        # `user_changed_user_id` system messages carry no `from`: the user is known by the new id.
+        sender = _ident(type_object.get("user_id")) or _ident(type_object.get("wa_id"))
+    if message_id is None or sender is None:
+        logger.warning(
+            "webhook %s has no %s; message ignored",
+            where,
+            "'id'" if message_id is None else "'from' nor 'from_user_id'",
+        )
+        return None
+    contact = _match_contact(contacts, wa_id, user_id)
+    fields: dict[str, Any] = {}
+    if kind is MessageKind.TEXT and isinstance(type_object, Mapping):
+        fields["text"] = _string(type_object.get("body"))
+    elif kind in MEDIA_KINDS and isinstance(type_object, Mapping):
+        media = _media(type_object)
+        fields["media"] = media
+        fields["text"] = media.caption
+    elif kind is MessageKind.TEMPLATE_BUTTON and isinstance(type_object, Mapping):
+        fields["reply"] = _reply(type_object, id_key="payload", title_key="text")
+    elif kind in (MessageKind.BUTTON_REPLY, MessageKind.LIST_REPLY):
+        fields["reply"] = _reply(_interactive_part(raw), id_key="id", title_key="title")
+    elif kind is MessageKind.FLOW_REPLY:
+        fields.update(_flow_reply(_interactive_part(raw)))
+    elif kind is MessageKind.LOCATION and isinstance(type_object, Mapping):
+        fields["location"] = _location(type_object)
+    elif kind is MessageKind.CONTACTS:
+        fields["contacts"] = tuple(card for card in _list(type_object) if isinstance(card, Mapping))
+    elif kind is MessageKind.REACTION and isinstance(type_object, Mapping):
+        fields["reaction"] = Reaction(
+            message_id=_ident(type_object.get("message_id")),
+            emoji=_string(type_object.get("emoji")),
+        )
+    elif kind is MessageKind.ORDER and isinstance(type_object, Mapping):
+        fields["order"] = type_object
+    elif kind is MessageKind.SYSTEM and isinstance(type_object, Mapping):
+        fields["system"] = type_object
+    referral = raw.get("referral")
+    return InboundMessage(
+        id=message_id,
+        kind=kind,
+        type=type_,
+        sender=sender,
+        business=business,
+        timestamp=_timestamp(raw.get("timestamp")),
+        wa_id=wa_id or (contact.wa_id if contact else None),
+        user_id=user_id or (contact.user_id if contact else None),
+        contact=contact,
+        context=_context(raw.get("context")),
+        referral=referral if isinstance(referral, Mapping) else None,
+        errors=_errors(raw.get("errors")),
+        raw=raw,
+        **fields,
+    )
+
+
+def _kind(type_: str, raw: JSONObject) -> MessageKind:
+    if type_ == "interactive":
+        interactive = raw.get("interactive")
+        subtype = _string(interactive.get("type")) if isinstance(interactive, Mapping) else None
+        return _INTERACTIVE_KINDS.get(subtype or "", MessageKind.UNKNOWN)
+    return _MESSAGE_KINDS.get(type_, MessageKind.UNKNOWN)
+
+
+def _interactive_part(raw: JSONObject) -> JSONObject:
+    """`interactive.<interactive.type>`: the reply object of a button, list or Flow answer."""
+    interactive = raw.get("interactive")
+    if not isinstance(interactive, Mapping):
+        return {}
+    subtype = _string(interactive.get("type"))
+    part = interactive.get(subtype) if subtype else None
+    return part if isinstance(part, Mapping) else {}
+
+
+def _reply(obj: JSONObject, *, id_key: str, title_key: str) -> Reply | None:
+    """The chosen option. Without an id the visible title stands in: it is all there is."""
+    title = _string(obj.get(title_key))
+    reply_id = _string(obj.get(id_key)) or title
+    if reply_id is None:
+        return None
+    return Reply(id=reply_id, title=title, description=_string(obj.get("description")))
+
+
+def _flow_reply(nfm: JSONObject) -> dict[str, Any]:
+    """`nfm_reply`: `response_json` (a JSON string) decoded; `name` and `body` kept as a Reply.
+
+    https://developers.facebook.com/docs/whatsapp/flows/guides/receiveflowresponse
+    `reply.id` is the nfm name (`flow`, or `address_message` for address messages) and
+    `reply.title`/`text` the body shown in the chat ("Sent").
+    """
+    response: JSONObject = {}
+    response_json = nfm.get("response_json")
+    if isinstance(response_json, str):
+        try:
+            decoded = json.loads(response_json)
+        except (ValueError, RecursionError):
+            logger.warning("nfm_reply.response_json is not valid JSON; kept as an empty mapping")
+        else:
+            if isinstance(decoded, Mapping):
+                response = decoded
+    elif isinstance(response_json, Mapping):
+        response = response_json
+    body = _string(nfm.get("body"))
+    name = _string(nfm.get("name"))
+    return {
+        "flow_response": response,
+        "text": body,
+        "reply": Reply(id=name, title=body) if name else None,
+    }
+
+
+def _media(obj: JSONObject) -> Media:
+    return Media(
+        id=_ident(obj.get("id")),
+        mime_type=_string(obj.get("mime_type")),
+        sha256=_string(obj.get("sha256")),
+        caption=_string(obj.get("caption")),
+        filename=_string(obj.get("filename")),
+        voice=obj.get("voice") is True,
+        animated=obj.get("animated") is True,
+        url=_string(obj.get("url")),
+    )
+
+
+def _location(obj: JSONObject) -> Location | None:
+    latitude = _coordinate(obj.get("latitude"))
+    longitude = _coordinate(obj.get("longitude"))
+    if latitude is None or longitude is None:
+        return None
+    return Location(
+        latitude=latitude,
+        longitude=longitude,
+        name=_string(obj.get("name")),
+        address=_string(obj.get("address")),
+        url=_string(obj.get("url")),
+    )
+
+
+def _context(obj: object) -> ReplyContext | None:
+    if not isinstance(obj, Mapping):
+        return None
+    product = obj.get("referred_product")
+    return ReplyContext(
+        message_id=_ident(obj.get("id")),
+        from_=_ident(obj.get("from")),
+        forwarded=obj.get("forwarded") is True,
+        frequently_forwarded=obj.get("frequently_forwarded") is True,
+        referred_product=product if isinstance(product, Mapping) else None,
+    )
+
+
+def _contact(raw: object) -> Contact | None:
+    if not isinstance(raw, Mapping):
+        return None
+    profile = raw.get("profile")
+    name = _string(profile.get("name")) if isinstance(profile, Mapping) else None
+    return Contact(
+        wa_id=_ident(raw.get("wa_id")),
+        user_id=_ident(raw.get("user_id")),
+        profile_name=name,
+        raw=raw,
+    )
+
+
+def _match_contact(
+    contacts: Sequence[Contact], wa_id: str | None, user_id: str | None
+) -> Contact | None:
+    """The sender's `contacts[]` entry: matched by wa_id or user_id, else the only one there is."""
+    for contact in contacts:
+        if (wa_id is not None and wa_id in (contact.wa_id, contact.user_id)) or (
+            user_id is not None and user_id in (contact.user_id, contact.wa_id)
+        ):
+            return contact
+    return contacts[0] if len(contacts) == 1 else None
+
+
+# --- statuses ---------------------------------------------------------------------------------
+
+
+def _status(raw: object, business: BusinessNumber, where: str) -> StatusUpdate | None:
+    if not isinstance(raw, Mapping):
+        logger.warning("webhook %s is not an object; ignored", where)
+        return None
+    message_id = _ident(raw.get("id"))
+    status = _string(raw.get("status")) or None
+    if message_id is None or status is None:
+        logger.warning(
+            "webhook %s has no %s; status ignored",
+            where,
+            "'id'" if message_id is None else "'status'",
+        )
+        return None
+    conversation = raw.get("conversation")
+    pricing = raw.get("pricing")
+    return StatusUpdate(
+        message_id=message_id,
+        status=status,
+        recipient_id=_ident(raw.get("recipient_id")) or _ident(raw.get("recipient_user_id")),
+        business=business,
+        timestamp=_timestamp(raw.get("timestamp")),
+        errors=_errors(raw.get("errors")),
+        conversation=conversation if isinstance(conversation, Mapping) else None,
+        pricing=pricing if isinstance(pricing, Mapping) else None,
+        biz_opaque_callback_data=_string(raw.get("biz_opaque_callback_data")),
+        raw=raw,
+    )
+
+
+# --- shared pieces ----------------------------------------------------------------------------
+
+
+def _business(metadata: object) -> BusinessNumber | None:
+    if not isinstance(metadata, Mapping):
+        return None
+    phone_number_id = _ident(metadata.get("phone_number_id"))
+    if phone_number_id is None:
+        return None
+    return BusinessNumber(
+        phone_number_id=phone_number_id,
+        display_phone_number=_ident(metadata.get("display_phone_number")),
+    )
+
+
+def _errors(value: object) -> tuple[ErrorDetail, ...]:
+    """An `errors` array. Meta puts the useful explanation in `error_data.details` (older
+    payloads of the `unknown` type had it as a top-level `details`)."""
+    details: list[ErrorDetail] = []
+    for item in _list(value):
+        if not isinstance(item, Mapping):
+            continue
+        error_data = item.get("error_data")
+        explanation = (
+            _string(error_data.get("details")) if isinstance(error_data, Mapping) else None
+        )
+        details.append(
+            ErrorDetail(
+                code=_integer(item.get("code")),
+                title=_string(item.get("title")),
+                message=_string(item.get("message")),
+                details=explanation or _string(item.get("details")),
+                href=_string(item.get("href")),
+            )
+        )
+    return tuple(details)
+
+
+def _timestamp(value: object) -> int | None:
+    """Meta sends Unix seconds as a string ("1749416383"); anything not a whole number is None."""
+    return _integer(value)
+
+
+def _integer(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return int(value.strip())
+    return None
+
+
+def _coordinate(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _ident(value: object) -> str | None:
+    """An id: a non-empty string, or a number sent where Meta documents a string."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < _MAX_ID_INT:
+        return str(value)
+    return None
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _list(value: object) -> Sequence[object]:
+    return value if isinstance(value, list | tuple) else ()
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
