@@ -1,4 +1,7 @@
-"""Limits of the WhatsApp Cloud API, in characters (counted as code points) or items.
+"""Limits of the WhatsApp Cloud API, in characters or items.
+
+Meta does not say whether a "character" is a code point or a UTF-16 unit, so `textfit` counts
+UTF-16 units (an emoji outside the BMP counts twice): what fits that way fits either way.
 
 Every number comes from Meta's documentation; the renderer applies them so that the Graph API never
 rejects a message for a length or a count we could have known. Sources:

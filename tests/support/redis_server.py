@@ -1,21 +1,19 @@
 """A throwaway redis-server on 127.0.0.1 (Debian's package; .ci/run installs it)."""
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 
 from tests.support.processes import free_port
+from tests.support.programs import need_program
 
 
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     """Start redis-server on a free port, without persistence; yield its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    binary = need_program("redis-server")
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -1,0 +1,262 @@
+"""The Rasa channel: `connectors.whatsapp.WhatsAppInput` in credentials.yml.
+
+Routes (Rasa mounts them under `/webhooks/whatsapp/`):
+
+- `GET /webhooks/whatsapp/`: health, with counters;
+- `GET /webhooks/whatsapp/webhook`: Meta's verification request;
+- `POST /webhooks/whatsapp/webhook`: notifications, answered before the bot runs.
+
+All decisions are the core's (`webhook`, `processing`, `rendering`); this module only converts
+Sanic's requests and Rasa's messages, and wires the Graph client's lifetime to the server's.
+"""
+
+import importlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.exceptions import RasaException
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.whatsapp.client import GraphClient
+from connectors.whatsapp.config import ConfigError, WhatsAppConfig
+from connectors.whatsapp.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
+from connectors.whatsapp.errors import WhatsAppError
+from connectors.whatsapp.events import InboundMessage
+from connectors.whatsapp.inbound import BotInput, intent_names
+from connectors.whatsapp.processing import InboundPipeline, StatusHook
+from connectors.whatsapp.rendering import RenderOptions, render_bot_message
+from connectors.whatsapp.webhook import (
+    WebhookRequest,
+    WebhookResponse,
+    accept_notification,
+    verify_subscription,
+)
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "whatsapp"
+
+
+class WhatsAppConfigError(RasaException):
+    """Stops `rasa run` with a message naming the credentials key at fault."""
+
+
+class WhatsAppOutput(OutputChannel):
+    """Sends Rasa's bot messages through the Graph API, from one business number.
+
+    A Graph API failure never raises into Rasa: Rasa would drop the whole turn (tracker not saved).
+    Retryable errors are retried by the client; what still fails is logged with Meta's code and the
+    recipient, and the next message goes on.
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    def __init__(
+        self, client: GraphClient, phone_number_id: str, options: RenderOptions | None = None
+    ) -> None:
+        self.client = client
+        self.phone_number_id = phone_number_id
+        self.options = options or RenderOptions()
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Render the whole bot message at once (text, buttons, media, custom...) and send it."""
+        bodies = render_bot_message(message, to=recipient_id, options=self.options)
+        for body in bodies:
+            await self._send(recipient_id, body)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"image": image})
+
+    async def send_attachment(self, recipient_id: str, attachment: Any, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"attachment": attachment})
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"text": text, "buttons": buttons})
+
+    async def send_quick_replies(
+        self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"text": text, "quick_replies": quick_replies})
+
+    async def send_elements(
+        self, recipient_id: str, elements: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"elements": elements})
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {"custom": json_message})
+
+    async def _send(self, recipient_id: str, body: Mapping[str, Any]) -> None:
+        try:
+            await self.client.send_message(self.phone_number_id, body)
+        except WhatsAppError as error:
+            logger.error(
+                "Could not send a %s message to %s from %s: %s",
+                body.get("type"),
+                recipient_id,
+                self.phone_number_id,
+                error,
+            )
+
+
+class WhatsAppInput(InputChannel):
+    """Receives WhatsApp Cloud API webhooks and hands each message to Rasa."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> "WhatsAppInput":
+        try:
+            config = WhatsAppConfig.from_mapping(credentials, os.environ)
+            intent_names(config.intents)
+            status_hook = load_status_hook(config.status_hook)
+        except (ConfigError, ValueError) as error:
+            raise WhatsAppConfigError(f"{cls.__name__} in credentials.yml: {error}") from None
+        return cls(config, status_hook=status_hook)
+
+    def __init__(
+        self,
+        config: WhatsAppConfig,
+        *,
+        client: GraphClient | None = None,
+        dedup: DedupStore | None = None,
+        status_hook: StatusHook | None = None,
+    ) -> None:
+        self.config = config
+        self.client = client or GraphClient(
+            access_token=config.access_token,
+            api_version=config.api_version,
+            base_url=config.api_base_url,
+        )
+        self.dedup = dedup or make_dedup_store(config)
+        self.render_options = RenderOptions(list_button_label=config.list_button_label)
+        self.status_hook = status_hook
+        self.pipeline: InboundPipeline | None = None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        # A unique name per class, so a subclass can be registered beside this one.
+        webhook = Blueprint(f"whatsapp_webhook_{type(self).__name__}", __name__)
+        pipeline = self.pipeline = self._make_pipeline(on_new_message)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json(
+                {"status": "ok", "pending": pipeline.queues.pending, **pipeline.counters}
+            )
+
+        @webhook.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            query = {key: request.args.get(key) for key in request.args}
+            return _to_sanic(verify_subscription(query, self.config.verify_token))
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            acceptance = accept_notification(
+                WebhookRequest(
+                    method="POST",
+                    body=request.body or b"",
+                    headers=dict(request.headers),
+                ),
+                app_secret=self.config.app_secret,
+                validate_signature=self.config.validate_signature,
+            )
+            if acceptance.accepted:
+                pipeline.accept(acceptance.events)
+            return _to_sanic(acceptance.response)
+
+        @webhook.listener("before_server_stop")
+        async def finish_accepted_messages(*_: Any) -> None:
+            await pipeline.drain(self.config.drain_timeout_seconds)
+
+        @webhook.listener("after_server_stop")
+        async def close_connections(*_: Any) -> None:
+            await self.client.close()
+            await self.dedup.close()
+
+        return webhook
+
+    def get_output_channel(self) -> OutputChannel:
+        """The channel for proactive messages (trigger_intent, reminders): the default number."""
+        return WhatsAppOutput(self.client, self.config.phone_number_id, self.render_options)
+
+    def _make_pipeline(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> InboundPipeline:
+        async def deliver(bot_input: BotInput) -> None:
+            business = bot_input.message.business
+            output = WhatsAppOutput(self.client, business.phone_number_id, self.render_options)
+            await on_new_message(
+                UserMessage(
+                    bot_input.text,
+                    output,
+                    bot_input.sender_id,
+                    input_channel=self.name(),
+                    message_id=bot_input.message_id,
+                    metadata=bot_input.metadata,
+                )
+            )
+
+        acknowledge = self._mark_as_read if self.config.mark_as_read else None
+        return InboundPipeline(
+            dedup=self.dedup,
+            deliver=deliver,
+            acknowledge=acknowledge,
+            status_hook=self.status_hook,
+            intents=intent_names(self.config.intents),
+            caption_as_text=self.config.media_caption_as_text,
+        )
+
+    async def _mark_as_read(self, message: InboundMessage) -> None:
+        try:
+            await self.client.mark_as_read(
+                message.business.phone_number_id,
+                message.id,
+                typing_indicator=self.config.typing_indicator,
+            )
+        except WhatsAppError as error:
+            logger.warning("Could not mark %s as read: %s", message.id, error)
+
+
+def make_dedup_store(config: WhatsAppConfig) -> DedupStore:
+    """The de-duplication store the configuration asks for."""
+    if config.dedup == "redis":
+        return RedisDedupStore(url=config.redis_url, ttl_seconds=config.dedup_ttl_seconds)
+    return InMemoryDedupStore(
+        ttl_seconds=config.dedup_ttl_seconds, max_entries=config.dedup_max_entries
+    )
+
+
+def load_status_hook(path: str | None) -> StatusHook | None:
+    """Import the callable that `status_hook` names ("pkg.module.function" or "module:function")."""
+    if not path:
+        return None
+    module_name, separator, attribute = path.replace(":", ".").rpartition(".")
+    if not separator or not module_name:
+        raise ConfigError(f"'status_hook' must be 'package.module.function', got {path!r}")
+    try:
+        hook = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"'status_hook' {path!r} cannot be imported: {error}") from None
+    if not callable(hook):
+        raise ConfigError(f"'status_hook' {path!r} is not callable")
+    return hook  # type: ignore[no-any-return]
+
+
+def _to_sanic(answer: WebhookResponse) -> HTTPResponse:
+    return response.text(answer.body, status=answer.status, content_type=answer.content_type)
