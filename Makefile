@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint typecheck pytest run train lock bench browser-deps services clean
+.PHONY: install system-deps test lint typecheck pytest run train lock bench clean
 
 install: $(STAMP)
 
@@ -37,7 +37,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+system-deps:
+	@scripts/system-deps
+
+pytest: install system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
