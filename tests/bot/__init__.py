@@ -1,0 +1,1 @@
+"""Tests of the sample bot: its custom actions and its domain content."""
