@@ -93,4 +93,3 @@ def test_rasa_run_stops_with_an_error_naming_the_missing_setting(
     assert result.returncode != 0
     key = missing.removeprefix("WHATSAPP_").lower()
     assert f"'{key}'" in result.stdout + result.stderr
-
