@@ -10,7 +10,6 @@ All decisions are the core's (`webhook`, `processing`, `rendering`); this module
 Sanic's requests and Rasa's messages, and wires the Graph client's lifetime to the server's.
 """
 
-import importlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,12 +23,17 @@ from sanic.response import HTTPResponse
 
 from connectors.whatsapp.client import GraphClient
 from connectors.whatsapp.config import ConfigError, WhatsAppConfig
-from connectors.whatsapp.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
-from connectors.whatsapp.errors import WhatsAppError
+from connectors.whatsapp.dedup import DedupStore
 from connectors.whatsapp.events import InboundMessage
 from connectors.whatsapp.inbound import BotInput, intent_names
 from connectors.whatsapp.processing import InboundPipeline, StatusHook
 from connectors.whatsapp.rendering import RenderOptions, render_bot_message
+from connectors.whatsapp.service import (
+    load_status_hook,
+    make_dedup_store,
+    mark_message_read,
+    send_body,
+)
 from connectors.whatsapp.webhook import (
     WebhookRequest,
     WebhookResponse,
@@ -101,16 +105,7 @@ class WhatsAppOutput(OutputChannel):
         await self.send_response(recipient_id, {"custom": json_message})
 
     async def _send(self, recipient_id: str, body: Mapping[str, Any]) -> None:
-        try:
-            await self.client.send_message(self.phone_number_id, body)
-        except WhatsAppError as error:
-            logger.error(
-                "Could not send a %s message to %s from %s: %s",
-                body.get("type"),
-                recipient_id,
-                self.phone_number_id,
-                error,
-            )
+        await send_body(self.client, self.phone_number_id, recipient_id, body)
 
 
 class WhatsAppInput(InputChannel):
@@ -223,39 +218,7 @@ class WhatsAppInput(InputChannel):
         )
 
     async def _mark_as_read(self, message: InboundMessage) -> None:
-        try:
-            await self.client.mark_as_read(
-                message.business.phone_number_id,
-                message.id,
-                typing_indicator=self.config.typing_indicator,
-            )
-        except WhatsAppError as error:
-            logger.warning("Could not mark %s as read: %s", message.id, error)
-
-
-def make_dedup_store(config: WhatsAppConfig) -> DedupStore:
-    """The de-duplication store the configuration asks for."""
-    if config.dedup == "redis":
-        return RedisDedupStore(url=config.redis_url, ttl_seconds=config.dedup_ttl_seconds)
-    return InMemoryDedupStore(
-        ttl_seconds=config.dedup_ttl_seconds, max_entries=config.dedup_max_entries
-    )
-
-
-def load_status_hook(path: str | None) -> StatusHook | None:
-    """Import the callable that `status_hook` names ("pkg.module.function" or "module:function")."""
-    if not path:
-        return None
-    module_name, separator, attribute = path.replace(":", ".").rpartition(".")
-    if not separator or not module_name:
-        raise ConfigError(f"'status_hook' must be 'package.module.function', got {path!r}")
-    try:
-        hook = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ConfigError(f"'status_hook' {path!r} cannot be imported: {error}") from None
-    if not callable(hook):
-        raise ConfigError(f"'status_hook' {path!r} is not callable")
-    return hook  # type: ignore[no-any-return]
+        await mark_message_read(self.client, message, typing_indicator=self.config.typing_indicator)
 
 
 def _to_sanic(answer: WebhookResponse) -> HTTPResponse:

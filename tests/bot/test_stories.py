@@ -12,8 +12,11 @@ pytestmark = pytest.mark.e2e
 
 def test_conversation_stories_pass(trained_model: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [RASA, "test", "core", "-m", str(trained_model), "--stories", "tests/test_stories.yml"]
-        + ["--fail-on-prediction-errors", "--no-plot", "--out", str(tmp_path)],
+        [
+            *(RASA, "test", "core", "-m", str(trained_model)),
+            *("--stories", "tests/test_stories.yml", "--fail-on-prediction-errors"),
+            *("--no-plot", "--out", str(tmp_path)),
+        ],
         cwd=PROJECT_ROOT,
         env=child_env(),
         capture_output=True,
