@@ -65,7 +65,7 @@ def test_rasa_run_with_the_projects_credentials_serves_whatsapp(
         assert all(r.headers.get("Authorization") == f"Bearer {ACCESS_TOKEN}" for r in requests)
 
 
-@pytest.mark.parametrize("missing", ["WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN"])
+@pytest.mark.parametrize("missing", ["WHATSAPP_APP_SECRET"])  # every key: tests/core/test_config.py
 def test_rasa_run_stops_with_an_error_naming_the_missing_setting(
     trained_model: Path, tmp_path: Path, missing: str
 ) -> None:
