@@ -1,0 +1,258 @@
+"""The chat page and its control API (`/_sandbox/...`): what the simulated users do.
+
+The page gets live updates through server-sent events (`GET /_sandbox/events`) and acts through
+small JSON POSTs, which tests can also use directly:
+
+- `POST /_sandbox/contacts/{wa_id}/messages` `{"type": "text", "text": "oi"}` (and button_reply,
+  list_reply, location): the user sends something; the bot gets a signed webhook.
+- `POST /_sandbox/contacts/{wa_id}/media` (multipart `file`, `caption`): a photo or a file.
+- `GET /_sandbox/conversations/{wa_id}`: what was said, both ways, with statuses.
+- `GET|POST|DELETE /_sandbox/faults`: inject throttling, 5xx or slowness (`faults.py`).
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .config import SimulatedContact
+from .context import Sandbox, sandbox_of
+from .faults import Fault, FaultError
+from .state import ChatEntry, new_wamid
+from .user_actions import ActionError, UserMessage, media_message, parse_action
+from .webhooks import inbound_message, messages_payload
+
+MAX_USER_FILE = 16 * 1024 * 1024
+KEEP_ALIVE_SECONDS = 15.0
+_WA_ID = re.compile(r"[0-9]{8,15}")
+
+
+def add_routes(app: web.Application, static_dir: Path) -> None:
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", static_dir)
+    app.router.add_get("/_sandbox/health", health)
+    app.router.add_get("/_sandbox/state", state_snapshot)
+    app.router.add_get("/_sandbox/events", events)
+    app.router.add_post("/_sandbox/contacts", add_contact)
+    app.router.add_post("/_sandbox/contacts/{wa_id}/messages", user_sends)
+    app.router.add_post("/_sandbox/contacts/{wa_id}/media", user_sends_file)
+    app.router.add_get("/_sandbox/conversations/{wa_id}", conversation)
+    app.router.add_get("/_sandbox/media/{media_id}", view_media)
+    app.router.add_get("/_sandbox/faults", list_faults)
+    app.router.add_post("/_sandbox/faults", add_fault)
+    app.router.add_delete("/_sandbox/faults", clear_faults)
+    app.router.add_post("/_sandbox/reset", reset)
+    app.router.add_post("/_sandbox/verify", verify)
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _json(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise _bad_request("the body must be JSON") from None
+
+
+def _contact(sandbox: Sandbox, request: web.Request) -> SimulatedContact:
+    contact = sandbox.state.contacts.get(request.match_info["wa_id"])
+    if contact is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": "unknown contact"}), content_type="application/json"
+        )
+    return contact
+
+
+def _info(sandbox: Sandbox) -> dict[str, Any]:
+    config = sandbox.config
+    return {
+        "business_name": config.business_name,
+        "display_phone_number": config.display_phone_number,
+        "phone_number_id": config.phone_number_id,
+        "webhook_url": config.webhook_url,
+        "verified": sandbox.sender.verified,
+        "faults": [f.to_json() for f in sandbox.faults.pending()],
+    }
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    static = Path(sandbox_of(request).config.static_dir)
+    return web.FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "verified": sandbox_of(request).sender.verified})
+
+
+async def state_snapshot(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    return web.json_response({**sandbox.state.snapshot(), "info": _info(sandbox)})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: a snapshot first, then every change, with keep-alive comments."""
+    sandbox = sandbox_of(request)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    queue = sandbox.state.subscribe()
+    try:
+        first = {**sandbox.state.snapshot(), "info": _info(sandbox)}
+        await response.write(f"data: {json.dumps(first)}\n\n".encode())
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), KEEP_ALIVE_SECONDS)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if event is None:
+                break
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+    except ConnectionResetError:
+        pass  # the page went away
+    finally:
+        sandbox.state.unsubscribe(queue)
+    return response
+
+
+async def add_contact(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    data = await _json(request)
+    if not isinstance(data, dict):
+        raise _bad_request('send {"name": ..., "wa_id": ...}')
+    name = str(data.get("name") or "").strip()[:60] or "New contact"
+    wa_id = str(data.get("wa_id") or "").replace("+", "").replace(" ", "").replace("-", "")
+    if not wa_id:
+        wa_id = "55119" + "".join(secrets.choice("0123456789") for _ in range(8))
+    if not _WA_ID.fullmatch(wa_id):
+        raise _bad_request("wa_id must be 8 to 15 digits, with the country code")
+    contact = sandbox.state.add_contact(SimulatedContact(wa_id, name))
+    return web.json_response(asdict(contact))
+
+
+def _submit(sandbox: Sandbox, contact: SimulatedContact, message: UserMessage) -> ChatEntry:
+    """Record what the user sent and deliver it to the bot as Meta's webhook."""
+    state = sandbox.state
+    wamid = new_wamid(contact.wa_id)
+    now = state.clock()
+    context = message.context_id
+    if context is not None:
+        replied = state.entries.get(context)
+        if replied is None or replied.direction != "bot":
+            context = None  # WhatsApp only quotes messages it knows
+    inbound = inbound_message(
+        wamid=wamid,
+        wa_id=contact.wa_id,
+        timestamp=now,
+        kind=message.kind,
+        content=message.content,
+        context_id=context,
+        business_number=sandbox.config.display_phone_number,
+    )
+    entry = state.add_entry(
+        ChatEntry(wamid, contact.wa_id, "user", message.kind, inbound, now, "sent")
+    )
+
+    def delivered(ok: bool) -> None:
+        state.set_status(wamid, "delivered" if ok else "failed")
+
+    label = f"{contact.name}: {message.kind}"
+    sandbox.sender.send(messages_payload(sandbox.config, contact, inbound), label, delivered)
+    return entry
+
+
+async def user_sends(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    contact = _contact(sandbox, request)
+    try:
+        message = parse_action(await _json(request))
+    except ActionError as error:
+        raise _bad_request(str(error)) from None
+    entry = _submit(sandbox, contact, message)
+    return web.json_response(entry.to_json())
+
+
+async def user_sends_file(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    contact = _contact(sandbox, request)
+    if not request.content_type.startswith("multipart/"):
+        raise _bad_request("send the file as multipart/form-data")
+    form = await request.post()
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField):
+        raise _bad_request("the form needs a 'file'")
+    data = upload.file.read(MAX_USER_FILE + 1)
+    if not data or len(data) > MAX_USER_FILE:
+        raise _bad_request(f"the file must have 1 to {MAX_USER_FILE} bytes")
+    caption = form.get("caption")
+    voice = form.get("voice") == "true"
+    mime_type = upload.content_type or "application/octet-stream"
+    item = sandbox.state.store_media(data, mime_type, upload.filename)
+    message = media_message(item, caption if isinstance(caption, str) else None, voice=voice)
+    entry = _submit(sandbox, contact, message)
+    return web.json_response(entry.to_json())
+
+
+async def conversation(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    entries = sandbox.state.conversation(request.match_info["wa_id"])
+    return web.json_response({"messages": [e.to_json() for e in entries]})
+
+
+async def view_media(request: web.Request) -> web.Response:
+    """Media for the page itself (no token: the page is the user's phone, not the bot)."""
+    item = sandbox_of(request).state.media.get(request.match_info["media_id"])
+    if item is None:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "max-age=3600"}
+    if item.filename:
+        safe = item.filename.replace('"', "")
+        headers["Content-Disposition"] = f'inline; filename="{safe}"'
+    content_type = item.mime_type.split(";", 1)[0].strip() or "application/octet-stream"
+    return web.Response(body=item.data, content_type=content_type, headers=headers)
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    return web.json_response([f.to_json() for f in sandbox_of(request).faults.pending()])
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    try:
+        fault = Fault.from_json(await _json(request))
+    except FaultError as error:
+        raise _bad_request(str(error)) from None
+    sandbox.faults.add(fault)
+    sandbox.state.add_log("fault", f"queued {fault.kind} x{fault.count} for {fault.target} calls")
+    sandbox.state.publish({"type": "faults", "faults": _info(sandbox)["faults"]})
+    return web.json_response(fault.to_json(), status=201)
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    sandbox.faults.clear()
+    sandbox.state.publish({"type": "faults", "faults": []})
+    return web.json_response([])
+
+
+async def reset(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    sandbox.state.reset()
+    sandbox.faults.clear()
+    return web.json_response({"ok": True})
+
+
+async def verify(request: web.Request) -> web.Response:
+    sandbox = sandbox_of(request)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(sandbox.sender.verify(), 10)
+    return web.json_response({"verified": sandbox.sender.verified})

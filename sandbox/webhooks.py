@@ -1,0 +1,148 @@
+"""Meta-shaped webhook payloads for what a user does, and for the statuses of bot messages.
+
+The shapes are Meta's (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components):
+`{"object": "whatsapp_business_account", "entry": [{"id": <WABA id>, "changes": [{"field":
+"messages", "value": {"messaging_product": "whatsapp", "metadata": {...}, "contacts": [...],
+"messages": [...]}}]}]}`, or `statuses` instead of `contacts`/`messages`.
+
+Bodies are encoded like Meta's (non-ASCII as `\\uXXXX`, `/` as `\\/`) and signed with the app
+secret (`X-Hub-Signature-256`), so a receiver that re-encodes the JSON before checking the
+signature fails here as it would in production.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.whatsapp.signature import SIGNATURE_HEADER, sign
+
+from .config import SandboxConfig, SimulatedContact
+from .errors import ERROR_TITLES
+
+Payload = dict[str, Any]
+ERROR_HREF = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
+
+
+def _envelope(config: SandboxConfig, value: Payload) -> Payload:
+    metadata = {
+        "display_phone_number": config.display_phone_number,
+        "phone_number_id": config.phone_number_id,
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": config.business_account_id,
+                "changes": [
+                    {
+                        "value": {"messaging_product": "whatsapp", "metadata": metadata, **value},
+                        "field": "messages",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def inbound_message(
+    *,
+    wamid: str,
+    wa_id: str,
+    timestamp: float,
+    kind: str,
+    content: Mapping[str, Any],
+    context_id: str | None = None,
+    business_number: str = "",
+) -> Payload:
+    """One `messages[]` object: `kind` is Meta's `type` ("text", "interactive", "image", ...)."""
+    message: Payload = {"from": wa_id, "id": wamid, "timestamp": str(int(timestamp))}
+    if context_id:
+        message["context"] = {"from": business_number, "id": context_id}
+    message["type"] = kind
+    message[kind] = dict(content)
+    return message
+
+
+def messages_payload(
+    config: SandboxConfig, contact: SimulatedContact, message: Mapping[str, Any]
+) -> Payload:
+    """A user's message, with their profile (`contacts[]`), as Meta delivers it."""
+    return _envelope(
+        config,
+        {
+            "contacts": [{"profile": {"name": contact.name}, "wa_id": contact.wa_id}],
+            "messages": [dict(message)],
+        },
+    )
+
+
+def status_object(
+    *,
+    message_id: str,
+    status: str,
+    recipient_id: str,
+    timestamp: float,
+    error_code: int | None = None,
+    error_details: str | None = None,
+    callback_data: str | None = None,
+    billable: bool = True,
+) -> Payload:
+    """One `statuses[]` object. `billable` adds the `pricing` (and `conversation`) objects.
+
+    Meta sends `pricing` with `sent` and with one of `delivered`/`read`; a service conversation
+    (answering within 24 hours) is free.
+    """
+    item: Payload = {
+        "id": message_id,
+        "status": status,
+        "timestamp": str(int(timestamp)),
+        "recipient_id": recipient_id,
+    }
+    if callback_data is not None:
+        item["biz_opaque_callback_data"] = callback_data
+    if billable and status in ("sent", "delivered"):
+        item["conversation"] = {
+            "id": f"conv{recipient_id[-6:]}{int(timestamp) // 86400}",
+            "origin": {"type": "service"},
+        }
+        if status == "sent":
+            item["conversation"]["expiration_timestamp"] = str(int(timestamp) + 86400)
+        item["pricing"] = {
+            "billable": False,
+            "pricing_model": "PMP",
+            "category": "service",
+            "type": "free_customer_service",
+        }
+    if error_code is not None:
+        title = ERROR_TITLES.get(error_code, "Something went wrong")
+        item["errors"] = [
+            {
+                "code": error_code,
+                "title": title,
+                "message": title,
+                "error_data": {"details": error_details or title},
+                "href": ERROR_HREF,
+            }
+        ]
+    return item
+
+
+def statuses_payload(config: SandboxConfig, status: Mapping[str, Any]) -> Payload:
+    return _envelope(config, {"statuses": [dict(status)]})
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """JSON bytes the way Meta writes them: ASCII only, with `\\/` for `/`."""
+    text = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("/", "\\/").encode("ascii")
+
+
+def signed(payload: Mapping[str, Any], app_secret: str) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a webhook POST, signed as Meta signs them."""
+    body = encode(payload)
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(body, app_secret),
+        "User-Agent": "facebookexternalua",
+    }
+    return body, headers

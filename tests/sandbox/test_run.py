@@ -1,0 +1,192 @@
+"""The run command's decisions (sandbox or WhatsApp, training) and its process supervision."""
+
+import io
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox import config
+from sandbox.run import SECRETS, model_is_stale, plan, uses_real_whatsapp
+from sandbox.supervisor import Service, StartupError, Supervisor
+from tests.support.processes import free_port
+
+META = {
+    "WHATSAPP_ACCESS_TOKEN": "EAAreal",
+    "WHATSAPP_PHONE_NUMBER_ID": "123",
+    "WHATSAPP_VERIFY_TOKEN": "mine",
+    "WHATSAPP_APP_SECRET": "s3cret",
+}
+
+
+def test_no_credentials_means_the_sandbox_with_matching_settings() -> None:
+    result = plan({"PATH": "/bin"})
+    assert result.mode == "sandbox"
+    assert [s.name for s in result.services] == ["actions", "rasa", "sandbox"]
+    env = result.env
+    assert env["WHATSAPP_API_BASE_URL"] == "http://127.0.0.1:5100"
+    assert env["WHATSAPP_ACCESS_TOKEN"] == config.DEFAULT_ACCESS_TOKEN
+    assert env["WHATSAPP_APP_SECRET"] == config.DEFAULT_APP_SECRET
+    assert env["SANDBOX_WEBHOOK_URL"] == "http://127.0.0.1:5005/webhooks/whatsapp/webhook"
+    assert env["RASA_TELEMETRY_ENABLED"] == "false"
+    # What the sandbox child reads is what rasa's credentials.yml reads: they agree.
+    sandbox_config = config.SandboxConfig.from_env(env)
+    assert sandbox_config.access_token == env["WHATSAPP_ACCESS_TOKEN"]
+    assert sandbox_config.phone_number_id == env["WHATSAPP_PHONE_NUMBER_ID"]
+    assert sandbox_config.app_secret == env["WHATSAPP_APP_SECRET"]
+    assert sandbox_config.verify_token == env["WHATSAPP_VERIFY_TOKEN"]
+    assert sandbox_config.webhook_url == env["SANDBOX_WEBHOOK_URL"]
+    assert result.sandbox_url == "http://127.0.0.1:5100"
+    assert result.warnings == ()
+
+
+def test_complete_meta_credentials_mean_real_whatsapp_without_the_sandbox() -> None:
+    result = plan(META)
+    assert result.mode == "whatsapp"
+    assert [s.name for s in result.services] == ["actions", "rasa"]
+    assert result.env["WHATSAPP_ACCESS_TOKEN"] == "EAAreal"
+    assert "WHATSAPP_API_BASE_URL" not in result.env
+    assert uses_real_whatsapp(META | {"WHATSAPP_API_BASE_URL": "https://graph.facebook.com"})
+
+
+@pytest.mark.parametrize("missing", SECRETS)
+def test_incomplete_credentials_fall_back_to_the_sandbox_and_say_why(missing: str) -> None:
+    env = META | {missing: "  "}
+    result = plan(env)
+    assert result.mode == "sandbox"
+    assert missing in result.warnings[0]
+    # The real token never reaches the sandbox's children.
+    assert result.env["WHATSAPP_ACCESS_TOKEN"] == config.DEFAULT_ACCESS_TOKEN
+
+
+def test_a_base_url_elsewhere_means_the_sandbox() -> None:
+    result = plan(META | {"WHATSAPP_API_BASE_URL": "http://127.0.0.1:5100"})
+    assert result.mode == "sandbox"
+    assert "WHATSAPP_API_BASE_URL" in result.warnings[0]
+
+
+def test_ports_and_model_can_be_chosen(tmp_path: Path) -> None:
+    model = tmp_path / "m.tar.gz"
+    result = plan({"RASA_PORT": "6005", "SANDBOX_PORT": "6100"}, model)
+    rasa = next(s for s in result.services if s.name == "rasa")
+    assert rasa.args[-4:] == ("--model", str(model), "-i", "127.0.0.1")
+    assert "6005" in rasa.args
+    assert result.env["SANDBOX_WEBHOOK_URL"] == "http://127.0.0.1:6005/webhooks/whatsapp/webhook"
+    assert result.env["WHATSAPP_API_BASE_URL"] == "http://127.0.0.1:6100"
+
+
+def test_model_staleness(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "nlu.yml").write_text("version: '3.1'\n")
+    (tmp_path / "domain.yml").write_text("version: '3.1'\n")
+    assert model_is_stale(tmp_path)  # no model at all
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "20250101-000000-x.tar.gz"
+    model.write_bytes(b"model")
+    now = time.time()
+    os.utime(tmp_path / "data" / "nlu.yml", (now - 100, now - 100))
+    os.utime(tmp_path / "domain.yml", (now - 100, now - 100))
+    os.utime(model, (now - 50, now - 50))
+    assert not model_is_stale(tmp_path)
+    os.utime(tmp_path / "data" / "nlu.yml", (now, now))  # data edited after training
+    assert model_is_stale(tmp_path)
+
+
+SERVER = (
+    "import http.server, sys\n"
+    "print('serving', flush=True)\n"
+    "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])),"
+    " http.server.SimpleHTTPRequestHandler).serve_forever()\n"
+)
+
+
+def fake_service(name: str, port: int, code: str = SERVER) -> Service:
+    args = (sys.executable, "-c", code, str(port))
+    return Service(name, args, f"http://127.0.0.1:{port}/", timeout=20, port=port)
+
+
+def test_supervisor_starts_waits_and_stops_whole_process_groups(tmp_path: Path) -> None:
+    out = io.StringIO()
+    supervisor = Supervisor(dict(os.environ), tmp_path, out)
+    # A shell whose server is a grandchild: stopping must reach the whole group.
+    port = free_port()
+    shell = Service(
+        "shell",
+        ("sh", "-c", f'{sys.executable} -c "{SERVER}" {port}; echo never'),
+        f"http://127.0.0.1:{port}/",
+        timeout=20,
+        port=port,
+    )
+    services = [fake_service("one", free_port()), shell]
+    for service in services:
+        supervisor.start(service.name, service.args)
+    try:
+        supervisor.wait_ready(services)
+        assert "[one]      serving" in out.getvalue()
+        assert "one is ready" in out.getvalue()
+    finally:
+        supervisor.stop_all(timeout=10)
+    assert all(p.poll() is not None for p in supervisor.children.values())
+    for service in services:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(supervisor.children[service.name].pid, 0)
+
+
+def test_a_child_that_dies_at_start_up_is_reported_with_its_output(tmp_path: Path) -> None:
+    supervisor = Supervisor(dict(os.environ), tmp_path, io.StringIO())
+    crash = "import sys; print('ModuleNotFoundError: no module named x', flush=True); sys.exit(3)"
+    services = [fake_service("ok", free_port()), fake_service("bad", free_port(), crash)]
+    for service in services:
+        supervisor.start(service.name, service.args)
+    try:
+        with pytest.raises(StartupError) as caught:
+            supervisor.wait_ready(services)
+    finally:
+        supervisor.stop_all(timeout=10)
+    message = str(caught.value)
+    assert "bad exited with code 3" in message
+    assert "no module named x" in message
+
+
+def test_watch_returns_when_a_child_dies_or_on_stop(tmp_path: Path) -> None:
+    supervisor = Supervisor(dict(os.environ), tmp_path, io.StringIO())
+    supervisor.start("short", (sys.executable, "-c", "import time; time.sleep(0.5)"))
+    died = supervisor.watch()
+    assert died is not None and "short exited with code 0" in died
+    supervisor.stopping.set()
+    assert supervisor.watch() is None
+
+
+def test_run_command_exits_cleanly_on_sigint_while_training_or_starting(tmp_path: Path) -> None:
+    """Ctrl-C during start-up: the command stops its children and exits 0."""
+    import subprocess
+
+    from tests.support.processes import PROJECT_ROOT, child_env
+
+    env = child_env(
+        {
+            "SANDBOX_PORT": str(free_port()),
+            "RASA_PORT": str(free_port()),
+            "WHATSAPP_API_BASE_URL": "http://127.0.0.1:9",
+        }
+    )
+    model = tmp_path / "none.tar.gz"  # never loaded: we stop before rasa is up
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.run", "--model", str(model)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline().decode()
+    assert "starting the sample bot on the local WhatsApp sandbox" in first
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output.decode()[-2000:]
+    assert b"stopping" in output
