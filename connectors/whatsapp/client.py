@@ -285,7 +285,8 @@ class GraphClient:
             if not isinstance(segment, str) or not segment.strip():
                 raise ValueError("Graph API path ids must be non-empty strings")
         path = "/".join(quote(segment.strip(), safe="") for segment in segments)
-        return URL(f"{self._base_url}/{self._api_version}/{path}", encoded=True)
+        url: URL = URL(f"{self._base_url}/{self._api_version}/{path}", encoded=True)
+        return url
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
