@@ -42,7 +42,11 @@ from connectors.whatsapp.backends import import_object
 from connectors.whatsapp.config import ConfigError
 from connectors.whatsapp.limits import WEBHOOK_MAX_BODY_BYTES
 from connectors.whatsapp.service import WebhookService
-from connectors.whatsapp.webhook import WebhookRequest, WebhookResponse
+from connectors.whatsapp.webhook import (
+    TEMPORARILY_UNAVAILABLE,
+    WebhookRequest,
+    WebhookResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +97,9 @@ def to_webhook_request(request: Request, body: bytes) -> WebhookRequest:
 
 
 def to_django_response(answer: WebhookResponse) -> HttpResponse:
-    return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    return HttpResponse(
+        answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers
+    )
 
 
 class _MetaFacingView(APIView):
@@ -131,11 +137,7 @@ class _MetaFacingView(APIView):
                 self.request.path,
                 exc_info=exc,
             )
-        answer = HttpResponse(
-            "temporarily unavailable", status=503, content_type="text/plain; charset=utf-8"
-        )
-        answer["Retry-After"] = "10"
-        return answer
+        return to_django_response(TEMPORARILY_UNAVAILABLE)
 
 
 class WhatsAppWebhookView(_MetaFacingView):

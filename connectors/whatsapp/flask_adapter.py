@@ -29,7 +29,11 @@ from werkzeug.exceptions import HTTPException
 
 from connectors.whatsapp.limits import WEBHOOK_MAX_BODY_BYTES
 from connectors.whatsapp.service import WebhookService
-from connectors.whatsapp.webhook import WebhookRequest, WebhookResponse
+from connectors.whatsapp.webhook import (
+    TEMPORARILY_UNAVAILABLE,
+    WebhookRequest,
+    WebhookResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +58,7 @@ def never_500(view: Callable[P, Response]) -> Callable[P, Response]:
             raise
         except Exception:
             logger.exception("WhatsApp webhook failed on %s %s.", request.method, request.path)
-            return Response(
-                "temporarily unavailable",
-                status=503,
-                content_type="text/plain; charset=utf-8",
-                headers={"Retry-After": "10"},
-            )
+            return to_flask_response(TEMPORARILY_UNAVAILABLE)
 
     return guarded
 
@@ -80,7 +79,9 @@ def to_webhook_request(max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES) -> WebhookR
 
 
 def to_flask_response(answer: WebhookResponse) -> Response:
-    return Response(answer.body, status=answer.status, content_type=answer.content_type)
+    return Response(
+        answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers
+    )
 
 
 def whatsapp_blueprint(

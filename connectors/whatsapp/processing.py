@@ -52,6 +52,7 @@ class InboundPipeline:
         self._intents = intents
         self._caption_as_text = caption_as_text
         self._queues: SenderQueues | None = None
+        self._accepting = True
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.counters: dict[str, int] = {
             "accepted": 0,
@@ -68,12 +69,17 @@ class InboundPipeline:
             self._queues = SenderQueues()
         return self._queues
 
+    @property
+    def accepting(self) -> bool:
+        """False once `drain` began: new webhooks must then be refused (503), not dropped."""
+        return self._accepting
+
     def accept(self, events: Iterable[Event]) -> int:
         """Queue the events for processing; call on the event loop. Returns the messages queued."""
         queued = 0
         for event in events:
             if isinstance(event, InboundMessage):
-                if self.queues.submit(event.sender, self._job(event)):
+                if self._accepting and self.queues.submit(event.sender, self._job(event)):
                     queued += 1
                     self.counters["accepted"] += 1
                 else:
@@ -93,7 +99,8 @@ class InboundPipeline:
         return queued
 
     async def drain(self, timeout: float) -> bool:
-        """Finish what was accepted (used on shutdown). True if everything finished in time."""
+        """Stop accepting, finish what was accepted (on shutdown). True if all finished in time."""
+        self._accepting = False
         finished = True if self._queues is None else await self.queues.drain(timeout)
         if self._side_tasks:
             _, pending = await asyncio.wait(self._side_tasks, timeout=max(timeout, 0.1))

@@ -35,6 +35,8 @@ from connectors.whatsapp.service import (
     send_body,
 )
 from connectors.whatsapp.webhook import (
+    SHUTTING_DOWN,
+    TEMPORARILY_UNAVAILABLE,
     WebhookRequest,
     WebhookResponse,
     accept_notification,
@@ -162,18 +164,27 @@ class WhatsAppInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            acceptance = accept_notification(
-                WebhookRequest(
-                    method="POST",
-                    body=request.body or b"",
-                    headers=dict(request.headers),
-                ),
-                app_secret=self.config.app_secret,
-                validate_signature=self.config.validate_signature,
-            )
-            if acceptance.accepted:
+            try:
+                acceptance = accept_notification(
+                    WebhookRequest(
+                        method="POST",
+                        body=request.body or b"",
+                        headers=dict(request.headers),
+                    ),
+                    app_secret=self.config.app_secret,
+                    validate_signature=self.config.validate_signature,
+                )
+                if not acceptance.accepted:
+                    return _to_sanic(acceptance.response)
+                if not pipeline.accepting:
+                    # Stopping: a 200 now would lose the message; Meta redelivers a 503 later.
+                    logger.warning("Webhook refused with 503: the server is stopping.")
+                    return _to_sanic(SHUTTING_DOWN)
                 pipeline.accept(acceptance.events)
-            return _to_sanic(acceptance.response)
+                return _to_sanic(acceptance.response)
+            except Exception:
+                logger.exception("WhatsApp webhook failed; answering 503 so that Meta retries.")
+                return _to_sanic(TEMPORARILY_UNAVAILABLE)
 
         @webhook.listener("before_server_stop")
         async def finish_accepted_messages(*_: Any) -> None:
@@ -222,4 +233,6 @@ class WhatsAppInput(InputChannel):
 
 
 def _to_sanic(answer: WebhookResponse) -> HTTPResponse:
-    return response.text(answer.body, status=answer.status, content_type=answer.content_type)
+    return response.text(
+        answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers
+    )

@@ -57,6 +57,7 @@ from connectors.whatsapp.inbound import BotInput, intent_names
 from connectors.whatsapp.processing import InboundPipeline, StatusHook
 from connectors.whatsapp.rendering import RenderOptions, render_bot_message
 from connectors.whatsapp.webhook import (
+    SHUTTING_DOWN,
     WebhookRequest,
     WebhookResponse,
     accept_notification,
@@ -67,8 +68,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SHUTTING_DOWN = WebhookResponse(503, "shutting down, retry later")
-"""Answer to a valid webhook once the service is closing: Meta redelivers it later."""
 HEALTH_TIMEOUT_SECONDS = 2.0
 """The health check runs on the loop: an answer within this time proves the loop is alive."""
 _STOP_GRACE_SECONDS = 5.0

@@ -22,6 +22,8 @@ from connectors.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, chec
 
 logger = logging.getLogger(__name__)
 
+RETRY_AFTER_SECONDS = 10
+
 
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:
@@ -48,6 +50,11 @@ class WebhookResponse:
     body: str = ""
     content_type: str = "text/plain; charset=utf-8"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra headers: `Retry-After` on a 503, so Meta waits a little before redelivering."""
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)} if self.status == 503 else {}
+
 
 @dataclass(frozen=True, slots=True)
 class Acceptance:
@@ -62,6 +69,11 @@ class Acceptance:
 
 
 OK = WebhookResponse(200, "EVENT_RECEIVED")
+SHUTTING_DOWN = WebhookResponse(503, "shutting down, retry later")
+"""Answer to a valid webhook once the server is stopping: Meta redelivers it later, elsewhere."""
+TEMPORARILY_UNAVAILABLE = WebhookResponse(503, "temporarily unavailable")
+"""Answer to a request that failed on our side (a bug, not bad input): Meta redelivers it, and
+de-duplication keeps a message that got through from being processed twice."""
 
 
 def verify_subscription(query: Mapping[str, str], verify_token: str) -> WebhookResponse:

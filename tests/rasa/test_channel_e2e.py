@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PHONE_NUMBER_ID, VERIFY_TOKEN
+from connectors.whatsapp.signature import sign
+from tests.conftest import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.rasa.conftest import RasaWhatsApp, running_rasa
 from tests.support.graph_server import GraphServer, meta_error
-from tests.support.webhooks import envelope, text_message, user_message
+from tests.support.webhooks import encode, envelope, text_message, user_message
 
 pytestmark = pytest.mark.e2e
 
@@ -390,3 +391,18 @@ async def test_accepted_messages_are_processed_before_shutdown(
     turns = await server.user_turns(sender)
     assert [t.text for t in turns] == ["oi", "menu"]
     assert len(server.replies_to(sender)) >= 2
+
+
+async def test_webhooks_arriving_while_stopping_get_503_so_meta_redelivers(
+    rasa_whatsapp: RasaWhatsApp, sender: str
+) -> None:
+    assert rasa_whatsapp.channel.pipeline is not None
+    await rasa_whatsapp.channel.pipeline.drain(timeout=1)  # what Ctrl-C starts with
+    async with rasa_whatsapp.http.post(
+        rasa_whatsapp.webhook_url,
+        data=(body := encode(text_message(sender, "oi")[0])),
+        headers={"X-Hub-Signature-256": sign(body, APP_SECRET)},
+    ) as response:
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "10"
+    assert await rasa_whatsapp.user_turns(sender) == []
