@@ -44,6 +44,7 @@ class InboundPipeline:
         status_hook: StatusHook | None = None,
         intents: Mapping[MessageKind, str | None] = DEFAULT_INTENTS,
         caption_as_text: bool = False,
+        acknowledge_wait: float = 2.0,
     ) -> None:
         self._dedup = dedup
         self._deliver = deliver
@@ -51,6 +52,7 @@ class InboundPipeline:
         self._status_hook = status_hook
         self._intents = intents
         self._caption_as_text = caption_as_text
+        self._acknowledge_wait = acknowledge_wait
         self._queues: SenderQueues | None = None
         self._accepting = True
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -133,7 +135,10 @@ class InboundPipeline:
                 _describe_errors(message.errors),
             )
         if self._acknowledge is not None:
-            self._spawn(self._acknowledge(message))
+            # The read receipt carries the typing indicator: it must reach Meta before the reply,
+            # or "typing..." would show after the answer. Wait for it, but not for long.
+            receipt = self._spawn(self._acknowledge(message))
+            await asyncio.wait({receipt}, timeout=self._acknowledge_wait)
         bot_input = to_bot_input(message, self._intents, caption_as_text=self._caption_as_text)
         if bot_input is None:
             self.counters["not_for_bot"] += 1
@@ -157,7 +162,7 @@ class InboundPipeline:
         if inspect.isawaitable(result):
             await result
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         async def guarded() -> None:
             try:
                 await work
@@ -167,6 +172,7 @@ class InboundPipeline:
         task = asyncio.get_running_loop().create_task(guarded())
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+        return task
 
 
 def _describe_errors(errors: Iterable[Any]) -> str:

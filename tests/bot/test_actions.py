@@ -7,6 +7,7 @@ entities as the domain's `from_entity` mappings say. The actions then run with r
 `CollectingDispatcher`, and every Cloud API body they send is checked against Meta's limits.
 """
 
+import copy
 import json
 import math
 from collections.abc import Mapping
@@ -448,8 +449,11 @@ def test_an_order_in_another_currency_has_no_total() -> None:
 
 
 def domain_buttons(response: str) -> list[dict[str, Any]]:
+    """The response's buttons as Rasa sends them: placeholders filled, `{{` `}}` unescaped."""
+    from rasa.core.nlg.interpolator import interpolate
+
     [variation] = DOMAIN.responses[response]
-    buttons: list[dict[str, Any]] = variation["buttons"]
+    buttons: list[dict[str, Any]] = interpolate(copy.deepcopy(variation["buttons"]), {})
     return buttons
 
 

@@ -143,3 +143,47 @@ async def test_drain_finishes_accepted_messages() -> None:
     before: Any = inbound.counters["accepted"]
     assert inbound.accept(parse_webhook(text_message("5511900000020", "tarde")[0])) == 0
     assert inbound.counters["accepted"] == before
+
+
+async def test_the_read_receipt_goes_out_before_the_bot_answers() -> None:
+    # The receipt carries the typing indicator: after the answer, "typing..." would linger.
+    order: list[str] = []
+
+    async def acknowledge(message: InboundMessage) -> None:
+        await asyncio.sleep(0.05)
+        order.append("receipt")
+
+    async def deliver(bot_input: BotInput) -> None:
+        order.append("answer")
+
+    inbound = InboundPipeline(
+        dedup=InMemoryDedupStore(ttl_seconds=9, max_entries=9),
+        deliver=deliver,
+        acknowledge=acknowledge,
+    )
+    inbound.accept(parse_webhook(text_message("5511900000030", "oi")[0]))
+    await inbound.join()
+    assert order == ["receipt", "answer"]
+
+
+async def test_a_slow_read_receipt_does_not_hold_the_answer_back() -> None:
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def acknowledge(message: InboundMessage) -> None:
+        await release.wait()  # Meta throttles read receipts, say
+        order.append("receipt")
+
+    async def deliver(bot_input: BotInput) -> None:
+        order.append("answer")
+        release.set()
+
+    inbound = InboundPipeline(
+        dedup=InMemoryDedupStore(ttl_seconds=9, max_entries=9),
+        deliver=deliver,
+        acknowledge=acknowledge,
+        acknowledge_wait=0.05,
+    )
+    inbound.accept(parse_webhook(text_message("5511900000031", "oi")[0]))
+    await inbound.join()
+    assert order == ["answer", "receipt"]

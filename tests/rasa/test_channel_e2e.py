@@ -72,6 +72,9 @@ async def test_text_is_answered_after_a_read_receipt_with_typing_indicator(
     replies = rasa_whatsapp.replies_to(sender)
     assert replies, "the bot answered nothing"
     assert all(r["messaging_product"] == "whatsapp" for r in replies)
+    # The typing indicator comes before the answer, never after it.
+    kinds = ["receipt" if r.json.get("status") else "reply" for r in rasa_whatsapp.graph.requests]
+    assert kinds[0] == "receipt"
 
 
 async def test_webhook_is_acknowledged_before_the_bot_runs(
