@@ -596,9 +596,11 @@ def test_categories_of_the_domain_are_in_the_catalogue() -> None:
 def test_domain_buttons_fit_whatsapp_without_shortening() -> None:
     """Button payloads come back as they are, so they must fit a list row id (200); titles fit
     reply buttons (20) with 1-3 buttons, list rows (24) with 4-10."""
+    from rasa.core.nlg.interpolator import interpolate
+
     for name, variations in DOMAIN.responses.items():
         for variation in variations:
-            buttons = variation.get("buttons") or []
+            buttons = interpolate(copy.deepcopy(variation.get("buttons") or []), {})
             title_limit = limits.REPLY_BUTTON_TITLE if len(buttons) <= 3 else limits.LIST_ROW_TITLE
             assert len(buttons) <= limits.LIST_ROWS_MAX, name
             for button in buttons:
@@ -607,7 +609,8 @@ def test_domain_buttons_fit_whatsapp_without_shortening() -> None:
                     assert button["url"].startswith("https://")
                     continue
                 assert len(button["payload"]) <= limits.LIST_ROW_ID
-                parse_like_rasa(button["payload"])  # a known intent, valid JSON
+                parsed = parse_like_rasa(button["payload"])  # a known intent, valid JSON
+                assert ("{" in button["payload"]) == bool(parsed["entities"]), button["payload"]
 
 
 def test_whatsapp_variations_are_valid_cloud_api_bodies() -> None:
