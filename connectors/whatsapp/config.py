@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.whatsapp.rendering import RenderOptions
+
 DEFAULT_API_VERSION = "v23.0"
 """Graph API version used when none is configured (supported by Meta until 2027)."""
 DEFAULT_API_BASE_URL = "https://graph.facebook.com"
@@ -17,6 +19,9 @@ DEFAULT_API_BASE_URL = "https://graph.facebook.com"
 DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600
 """Meta redelivers an unacknowledged webhook for up to 7 days; remember message ids that long."""
 DEFAULT_DEDUP_MAX_ENTRIES = 100_000
+
+DEFAULT_EMPTY_BODY = "Escolha uma opção"
+DEFAULT_MORE_OPTIONS = "Mais opções ({index}/{total})"
 
 ENV_PREFIX = "WHATSAPP_"
 
@@ -58,6 +63,10 @@ class WhatsAppConfig:
     """Import path ("package.module.function") of a callable given every failed status."""
     list_button_label: str = "Opções"
     """Label of the button that opens a list (at most 20 characters)."""
+    empty_body: str = DEFAULT_EMPTY_BODY
+    """Body of buttons the bot sent without text (Meta requires one)."""
+    more_options_body: str = DEFAULT_MORE_OPTIONS
+    """Body of the second and later lists when a message has more than 10 options."""
     drain_timeout_seconds: float = 30.0
     """On shutdown, how long accepted messages may still take to be processed."""
 
@@ -142,6 +151,12 @@ class WhatsAppConfig:
         list_button_label = text("list_button_label", "Opções") or "Opções"
         if len(list_button_label) > 20:
             raise ConfigError("'list_button_label' must be at most 20 characters (Meta's limit)")
+        empty_body = text("empty_body", DEFAULT_EMPTY_BODY) or DEFAULT_EMPTY_BODY
+        more_options_body = text("more_options_body", DEFAULT_MORE_OPTIONS) or DEFAULT_MORE_OPTIONS
+        try:
+            RenderOptions(list_button_label, empty_body, more_options_body)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         api_version = text("api_version", DEFAULT_API_VERSION) or DEFAULT_API_VERSION
         if not api_version.startswith("v"):
             api_version = "v" + api_version
@@ -164,8 +179,14 @@ class WhatsAppConfig:
             media_caption_as_text=flag("media_caption_as_text", False),
             status_hook=text("status_hook"),
             list_button_label=list_button_label,
+            empty_body=empty_body,
+            more_options_body=more_options_body,
             drain_timeout_seconds=number("drain_timeout_seconds", 30.0, 0),
         )
+
+    def render_options(self) -> RenderOptions:
+        """The wording the renderer adds (list button, bodies Meta requires)."""
+        return RenderOptions(self.list_button_label, self.empty_body, self.more_options_body)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "WhatsAppConfig":

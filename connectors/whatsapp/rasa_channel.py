@@ -142,7 +142,7 @@ class WhatsAppInput(InputChannel):
             base_url=config.api_base_url,
         )
         self.dedup = dedup or make_dedup_store(config)
-        self.render_options = RenderOptions(list_button_label=config.list_button_label)
+        self.render_options = config.render_options()
         self.status_hook = status_hook
         self.pipeline: InboundPipeline | None = None
 

@@ -191,9 +191,7 @@ class WebhookService:
         self.status_hook = (
             status_hook if status_hook is not None else load_status_hook(config.status_hook)
         )
-        self.render_options = render_options or RenderOptions(
-            list_button_label=config.list_button_label
-        )
+        self.render_options = render_options or config.render_options()
         self.counters: dict[str, int] = {
             "answers_sent": 0,
             "send_failures": 0,

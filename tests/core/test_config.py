@@ -74,3 +74,13 @@ def test_config_repr_hides_secrets() -> None:
     shown = repr(WhatsAppConfig.from_mapping(REQUIRED))
     assert "token" not in shown.replace("verify_token", "").replace("access_token", "")
     assert "secret" not in shown.replace("app_secret", "")
+
+
+def test_config_wording_the_renderer_adds_is_portuguese_by_default_and_configurable() -> None:
+    options = WhatsAppConfig.from_mapping(REQUIRED).render_options()
+    assert (options.list_button_label, options.empty_body) == ("Opções", "Escolha uma opção")
+    assert options.more_options_body.format(index=2, total=3) == "Mais opções (2/3)"
+    custom = {**REQUIRED, "list_button_label": "Options", "more_options_body": "More {index}"}
+    assert WhatsAppConfig.from_mapping(custom).render_options().list_button_label == "Options"
+    with pytest.raises(ConfigError, match="placeholders"):
+        WhatsAppConfig.from_mapping({**REQUIRED, "more_options_body": "More {page}"})
