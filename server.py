@@ -13,7 +13,7 @@ parent) for what the environment does not set:
 
 The server answers Meta at once and processes messages on a background event loop, so run it
 as ONE process (the dev server, or `gunicorn -w 1 --threads 8 server:app`): de-duplication is
-in memory unless `WHATSAPP_DEDUP=redis`. See docs/flask-and-django.md.
+in memory unless `WHATSAPP_DEDUP=redis`. See the README, "Flask server and Django REST Framework".
 """
 
 import logging

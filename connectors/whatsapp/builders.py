@@ -26,7 +26,7 @@ from .textfit import fit_label, text_length, unique_labels
 
 logger = logging.getLogger(__name__)
 
-_PHONE_NUMBER = re.compile(r"\+?[0-9]+")
+_BUSINESS_SCOPED_USER_ID = re.compile(r"[A-Z]{2}\.[0-9A-Za-z]+")
 
 Body = dict[str, Any]
 Header = str | Mapping[str, Any]
@@ -48,17 +48,18 @@ class MessageLimitError(ValueError):
 def address(to: str) -> dict[str, str]:
     """The addressee fields of a message body for `to`.
 
-    A phone number or WhatsApp id (digits, optionally with a leading "+") goes in `to`; anything
-    else, such as a business-scoped user id like "US.13491208655302741918", goes in `recipient`
-    (https://developers.facebook.com/docs/whatsapp/business-scoped-user-ids). Meta gives `to`
+    A business-scoped user id ("US.13491208655302741918": a two-letter country code, a dot, an
+    id) goes in `recipient`
+    (https://developers.facebook.com/docs/whatsapp/business-scoped-user-ids); anything else (a
+    phone number or WhatsApp id, or any other conversation id) in `to`. Meta gives `to`
     precedence when both are present, so only one is ever set.
     """
     to = to.strip()
     if not to:
         raise MessageLimitError("the recipient is empty")
-    if _PHONE_NUMBER.fullmatch(to):
-        return {"to": to}
-    return {"recipient": to}
+    if _BUSINESS_SCOPED_USER_ID.fullmatch(to):
+        return {"recipient": to}
+    return {"to": to}
 
 
 def complete(body: Mapping[str, Any], to: str) -> Body:

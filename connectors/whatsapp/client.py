@@ -55,8 +55,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = "v23.0"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5, sock_read=15)
-"""For API calls: small JSON bodies, so a slow answer is a failed one."""
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5, sock_read=10)
+"""For API calls: small JSON bodies, so a slow answer is a failed one. Half the retry budget
+(20 s), so that a call that times out is retried at least once."""
 DEFAULT_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=300, connect=5, sock_read=30)
 """For media downloads and uploads (up to 100 MB): a long total, but no stall over 30 s."""
 DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024

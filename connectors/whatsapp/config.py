@@ -6,9 +6,12 @@ environment. Any key missing from credentials.yml falls back to its `WHATSAPP_*`
 its default. Every key is documented in the README ("Configuration").
 """
 
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from connectors.whatsapp.rendering import RenderOptions
 
@@ -20,6 +23,7 @@ DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600
 """Meta redelivers an unacknowledged webhook for up to 7 days; remember message ids that long."""
 DEFAULT_DEDUP_MAX_ENTRIES = 100_000
 
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_EMPTY_BODY = "Escolha uma opção"
 DEFAULT_MORE_OPTIONS = "Mais opções ({index}/{total})"
 
@@ -52,7 +56,7 @@ class WhatsAppConfig:
     """Show "typing..." with the read receipt until the bot answers (at most 25 s)."""
     dedup: str = "memory"
     """Where seen message ids are kept: "memory" (one process) or "redis" (shared by instances)."""
-    redis_url: str = "redis://localhost:6379/0"
+    redis_url: str = DEFAULT_REDIS_URL
     dedup_ttl_seconds: int = DEFAULT_DEDUP_TTL_SECONDS
     dedup_max_entries: int = DEFAULT_DEDUP_MAX_ENTRIES
     intents: Mapping[str, str | None] = field(default_factory=dict)
@@ -132,6 +136,8 @@ class WhatsAppConfig:
                 result = float(value)
             except (TypeError, ValueError):
                 raise ConfigError(f"'{key}' must be a number, got {value!r}") from None
+            if not math.isfinite(result):
+                raise ConfigError(f"'{key}' must be a finite number, got {value!r}")
             if result < minimum:
                 raise ConfigError(f"'{key}' must be at least {minimum}, got {value!r}")
             return result
@@ -143,7 +149,12 @@ class WhatsAppConfig:
         dedup = (text("dedup", "memory") or "memory").lower()
         if dedup not in ("memory", "redis"):
             raise ConfigError(f"'dedup' must be 'memory' or 'redis', got {dedup!r}")
-        intents = values.get("intents") or {}
+        intents = values.get("intents") or env.get(ENV_PREFIX + "INTENTS") or {}
+        if isinstance(intents, str):  # WHATSAPP_INTENTS='{"sticker": null, "location": "onde"}'
+            try:
+                intents = json.loads(intents)
+            except ValueError:
+                raise ConfigError("'intents' (WHATSAPP_INTENTS) must be a JSON object") from None
         if not isinstance(intents, Mapping) or not all(
             isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in intents.items()
         ):
@@ -157,6 +168,17 @@ class WhatsAppConfig:
             RenderOptions(list_button_label, empty_body, more_options_body)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        api_base_url = (text("api_base_url", DEFAULT_API_BASE_URL) or "").rstrip("/")
+        if (
+            urlsplit(api_base_url).scheme not in ("http", "https")
+            or not urlsplit(api_base_url).netloc
+        ):
+            raise ConfigError(f"'api_base_url' must be an http(s) URL, got {api_base_url!r}")
+        redis_url = text("redis_url", DEFAULT_REDIS_URL) or DEFAULT_REDIS_URL
+        if urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(
+                f"'redis_url' must be a redis://, rediss:// or unix:// URL, got {redis_url!r}"
+            )
         api_version = text("api_version", DEFAULT_API_VERSION) or DEFAULT_API_VERSION
         if not api_version.startswith("v"):
             api_version = "v" + api_version
@@ -167,12 +189,12 @@ class WhatsAppConfig:
             verify_token=required("verify_token"),
             app_secret=app_secret,
             api_version=api_version,
-            api_base_url=(text("api_base_url", DEFAULT_API_BASE_URL) or "").rstrip("/"),
+            api_base_url=api_base_url,
             validate_signature=validate_signature,
             mark_as_read=flag("mark_as_read", True),
             typing_indicator=flag("typing_indicator", True),
             dedup=dedup,
-            redis_url=text("redis_url", "redis://localhost:6379/0") or "",
+            redis_url=redis_url,
             dedup_ttl_seconds=int(number("dedup_ttl_seconds", DEFAULT_DEDUP_TTL_SECONDS, 1)),
             dedup_max_entries=int(number("dedup_max_entries", DEFAULT_DEDUP_MAX_ENTRIES, 1)),
             intents=dict(intents),

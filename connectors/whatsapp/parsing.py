@@ -91,7 +91,7 @@ class InvalidWebhook(ValueError):
         self.reason = reason
 
 
-def parse_webhook_body(body: bytes) -> list[Event]:
+def parse_webhook_body(body: bytes, *, default_phone_number_id: str | None = None) -> list[Event]:
     """Decode a raw POST body (UTF-8 JSON) and parse it; see `parse_webhook`.
 
     Check the signature on these same bytes first: decoding and re-encoding changes them.
@@ -107,15 +107,17 @@ def parse_webhook_body(body: bytes) -> list[Event]:
     except ValueError as exc:
         # JSONDecodeError, NaN/Infinity, and integers over Python's digit limit are all ValueErrors.
         raise InvalidWebhook(f"body is not JSON: {exc}") from None
-    return parse_webhook(payload)
+    return parse_webhook(payload, default_phone_number_id=default_phone_number_id)
 
 
-def parse_webhook(payload: object) -> list[Event]:
+def parse_webhook(payload: object, *, default_phone_number_id: str | None = None) -> list[Event]:
     """Turn a decoded webhook into events, in the order Meta sent them.
 
     Raises `InvalidWebhook` only when `payload` is not an object or has no `entry` list; a
     webhook for another product (`object` other than `whatsapp_business_account`) is one
-    `SkippedChange`.
+    `SkippedChange`. Meta always sends `value.metadata.phone_number_id` and `field`; where a
+    hand-made payload leaves them out, `default_phone_number_id` (the configured number) stands in
+    for the first, and a change carrying messages or statuses is taken as a `messages` change.
     """
     if not isinstance(payload, Mapping):
         raise InvalidWebhook(f"webhook is not a JSON object but {_json_type(payload)}")
@@ -146,12 +148,21 @@ def parse_webhook(payload: object) -> list[Event]:
             if not isinstance(change, Mapping):
                 logger.warning("webhook %s is not an object; ignored", where)
                 continue
-            events.extend(_parse_change(obj, change, where))
+            events.extend(_parse_change(obj, change, where, default_phone_number_id))
     return events
 
 
-def _parse_change(obj: str, change: JSONObject, where: str) -> Iterator[Event]:
+def _parse_change(
+    obj: str, change: JSONObject, where: str, default_phone_number_id: str | None
+) -> Iterator[Event]:
     field = _string(change.get("field"))
+    value = change.get("value")
+    if (
+        field is None
+        and isinstance(value, Mapping)
+        and ("messages" in value or "statuses" in value)
+    ):
+        field = MESSAGES_FIELD
     if field != MESSAGES_FIELD:
         yield SkippedChange(
             object=obj,
@@ -160,11 +171,15 @@ def _parse_change(obj: str, change: JSONObject, where: str) -> Iterator[Event]:
             raw=change,
         )
         return
-    value = change.get("value")
     if not isinstance(value, Mapping):
         logger.warning("webhook %s has no 'value' object; ignored", where)
         return
     business = _business(value.get("metadata"))
+    if business is None and default_phone_number_id:
+        logger.warning(
+            "webhook %s has no metadata.phone_number_id; using the configured one", where
+        )
+        business = BusinessNumber(phone_number_id=default_phone_number_id)
     messages = _list(value.get("messages"))
     statuses = _list(value.get("statuses"))
     if business is None and (messages or statuses):

@@ -27,7 +27,8 @@ from connectors.whatsapp.ordering import SenderQueues
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[BotInput], Awaitable[None]]
-Acknowledge = Callable[[InboundMessage], Awaitable[None]]
+Acknowledge = Callable[[InboundMessage, bool], Awaitable[None]]
+"""Marks a message as read; the flag says whether an answer will follow (show "typing...")."""
 StatusHook = Callable[[StatusUpdate], Any]
 """Called with every failed status; may be a plain function or a coroutine function."""
 
@@ -134,12 +135,12 @@ class InboundPipeline:
                 message.sender,
                 _describe_errors(message.errors),
             )
+        bot_input = to_bot_input(message, self._intents, caption_as_text=self._caption_as_text)
         if self._acknowledge is not None:
             # The read receipt carries the typing indicator: it must reach Meta before the reply,
             # or "typing..." would show after the answer. Wait for it, but not for long.
-            receipt = self._spawn(self._acknowledge(message))
+            receipt = self._spawn(self._acknowledge(message, bot_input is not None))
             await asyncio.wait({receipt}, timeout=self._acknowledge_wait)
-        bot_input = to_bot_input(message, self._intents, caption_as_text=self._caption_as_text)
         if bot_input is None:
             self.counters["not_for_bot"] += 1
             return

@@ -173,6 +173,7 @@ class WhatsAppInput(InputChannel):
                     ),
                     app_secret=self.config.app_secret,
                     validate_signature=self.config.validate_signature,
+                    default_phone_number_id=self.config.phone_number_id,
                 )
                 if not acceptance.accepted:
                     return _to_sanic(acceptance.response)
@@ -188,7 +189,9 @@ class WhatsAppInput(InputChannel):
 
         @webhook.listener("before_server_stop")
         async def finish_accepted_messages(*_: Any) -> None:
-            await pipeline.drain(self.config.drain_timeout_seconds)
+            timeout = self.config.drain_timeout_seconds
+            logger.info("Stopping: finishing the accepted messages first (at most %g s).", timeout)
+            await pipeline.drain(timeout)
 
         @webhook.listener("after_server_stop")
         async def close_connections(*_: Any) -> None:
@@ -228,8 +231,9 @@ class WhatsAppInput(InputChannel):
             caption_as_text=self.config.media_caption_as_text,
         )
 
-    async def _mark_as_read(self, message: InboundMessage) -> None:
-        await mark_message_read(self.client, message, typing_indicator=self.config.typing_indicator)
+    async def _mark_as_read(self, message: InboundMessage, expects_answer: bool) -> None:
+        typing = self.config.typing_indicator and expects_answer
+        await mark_message_read(self.client, message, typing_indicator=typing)
 
 
 def _to_sanic(answer: WebhookResponse) -> HTTPResponse:

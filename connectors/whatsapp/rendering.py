@@ -24,7 +24,7 @@ Meta's limits are applied here, with a warning in the log, and never at the cost
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -102,25 +102,29 @@ def render_bot_message(
         logger.warning("ignoring a bot message that is not a dict: %r", message)
         return []
     renderer = _Renderer(to, options or RenderOptions())
-    bodies: list[Body] = []
     text = _as_text(message.get("text"))
     quick_replies, buttons = message.get("quick_replies"), message.get("buttons")
-    if quick_replies:
-        if buttons:
-            logger.warning("both quick_replies and buttons given: buttons ignored, as Rasa does")
-        bodies += renderer.with_buttons(text, quick_replies)
-    elif buttons:
-        bodies += renderer.with_buttons(text, buttons)
-    else:
-        bodies += renderer.texts(text)
-    if message.get("custom"):
-        bodies += renderer.custom(message["custom"])
-    if message.get("image"):
-        bodies += renderer.attachment(message["image"], default_type="image")
-    if message.get("attachment"):
-        bodies += renderer.attachment(message["attachment"], default_type=None)
-    if message.get("elements"):
-        bodies += renderer.elements(message["elements"])
+    if quick_replies and buttons:
+        logger.warning("both quick_replies and buttons given: buttons ignored, as Rasa does")
+    parts: list[tuple[str, Callable[[], list[Body]]]] = [
+        ("text", lambda: renderer.with_buttons(text, quick_replies or buttons))
+        if quick_replies or buttons
+        else ("text", lambda: renderer.texts(text)),
+        ("custom", lambda: renderer.custom(message["custom"])),
+        ("image", lambda: renderer.attachment(message["image"], default_type="image")),
+        ("attachment", lambda: renderer.attachment(message["attachment"], default_type=None)),
+        ("elements", lambda: renderer.elements(message["elements"])),
+    ]
+    bodies: list[Body] = []
+    for key, render in parts:
+        if key != "text" and not message.get(key):
+            continue
+        try:
+            bodies += render()
+        except Exception:
+            # One malformed part must not cost the others, nor (raised inside Rasa's output
+            # channel) the whole conversation turn.
+            logger.exception("Could not render the %r of a bot message; skipped: %r", key, message)
     return bodies
 
 

@@ -248,6 +248,7 @@ class WebhookService:
             request,
             app_secret=self.config.app_secret,
             validate_signature=self.config.validate_signature,
+            default_phone_number_id=self.config.phone_number_id,
         )
         if not acceptance.accepted or not acceptance.events:
             return acceptance.response
@@ -302,6 +303,7 @@ class WebhookService:
         if runtime is None or pipeline is None or runtime.pid != os.getpid():
             return True  # never started in this process: nothing accepted, nothing connected
         drain = self.config.drain_timeout_seconds if timeout is None else timeout
+        logger.info("Stopping: finishing the accepted messages first (at most %g s).", drain)
         finished = False
         try:
             finished = runtime.run(self._shutdown(pipeline, drain), drain + _STOP_GRACE_SECONDS)
@@ -334,8 +336,9 @@ class WebhookService:
         _register_for_exit(self)
         return runtime, pipeline
 
-    async def _acknowledge(self, message: InboundMessage) -> None:
-        await mark_message_read(self.client, message, typing_indicator=self.config.typing_indicator)
+    async def _acknowledge(self, message: InboundMessage, expects_answer: bool) -> None:
+        typing = self.config.typing_indicator and expects_answer
+        await mark_message_read(self.client, message, typing_indicator=typing)
 
     async def _deliver(self, bot_input: BotInput) -> None:
         try:

@@ -89,9 +89,7 @@ def verify_subscription(query: Mapping[str, str], verify_token: str) -> WebhookR
     if mode != "subscribe" or not token_matches:
         logger.warning("Webhook verification refused: wrong hub.mode or hub.verify_token.")
         return WebhookResponse(403, "verification failed")
-    if challenge is None:
-        return WebhookResponse(400, "missing hub.challenge")
-    return WebhookResponse(200, challenge)
+    return WebhookResponse(200, challenge or "")
 
 
 def accept_notification(
@@ -100,8 +98,12 @@ def accept_notification(
     app_secret: str | None,
     validate_signature: bool = True,
     max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES,
+    default_phone_number_id: str | None = None,
 ) -> Acceptance:
-    """Decide what to answer to a webhook POST, and parse it only once it is trusted."""
+    """Decide what to answer to a webhook POST, and parse it only once it is trusted.
+
+    `default_phone_number_id` stands in for a missing `value.metadata.phone_number_id`.
+    """
     if len(request.body) > max_body_bytes:
         logger.warning("Webhook refused: body of %d bytes is over the limit.", len(request.body))
         return Acceptance(WebhookResponse(413, "payload too large"))
@@ -116,7 +118,7 @@ def accept_notification(
             logger.warning("Webhook refused: %s does not match the body.", SIGNATURE_HEADER)
             return Acceptance(WebhookResponse(403, "invalid signature"))
     try:
-        events = parse_webhook_body(request.body)
+        events = parse_webhook_body(request.body, default_phone_number_id=default_phone_number_id)
     except InvalidWebhook as error:
         logger.warning("Webhook refused: %s", error)
         return Acceptance(WebhookResponse(400, f"not a webhook: {error}"))

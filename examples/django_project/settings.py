@@ -3,8 +3,8 @@
     python examples/django_project/manage.py runserver 127.0.0.1:8000
 
 WhatsApp settings come from `WHATSAPP_*` variables, exactly as for the Flask server (manage.py
-also reads a `.env` file); see docs/flask-and-django.md. To build the service in code instead,
-set `WHATSAPP_SERVICE` to the import path of a `WebhookService`.
+also reads a `.env` file); see the README, "Flask server and Django REST Framework". To build
+the service in code instead, set `WHATSAPP_SERVICE` to the import path of a `WebhookService`.
 """
 
 import os

@@ -393,3 +393,11 @@ def test_the_validator_catches_a_body_over_a_limit() -> None:
     assert any("reply.title" in problem for problem in found)
     assert any("body.text" in problem for problem in found)
     assert problems({"type": "text", "text": {"body": "x"}})  # no envelope
+
+
+def test_only_business_scoped_user_ids_are_addressed_as_recipient() -> None:
+    assert builders.address("US.13491208655302741918") == {"recipient": "US.13491208655302741918"}
+    assert builders.address("5511987654321") == {"to": "5511987654321"}
+    assert builders.address("+5511987654321") == {"to": "+5511987654321"}
+    # Any other conversation id (Rasa's trigger_intent on "test_user", say) keeps `to`.
+    assert builders.address("test_user") == {"to": "test_user"}

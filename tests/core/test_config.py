@@ -84,3 +84,26 @@ def test_config_wording_the_renderer_adds_is_portuguese_by_default_and_configura
     assert WhatsAppConfig.from_mapping(custom).render_options().list_button_label == "Options"
     with pytest.raises(ConfigError, match="placeholders"):
         WhatsAppConfig.from_mapping({**REQUIRED, "more_options_body": "More {page}"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("api_base_url", "graph.facebook.com"),
+        ("api_base_url", "ftp://example.com"),
+        ("redis_url", "nonsense"),
+        ("dedup_ttl_seconds", "inf"),
+        ("drain_timeout_seconds", "nan"),
+    ],
+)
+def test_config_invalid_urls_and_numbers_stop_start_up_naming_the_key(key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        WhatsAppConfig.from_mapping({**REQUIRED, key: value})
+
+
+def test_config_intents_come_from_whatsapp_intents_as_json() -> None:
+    env = {"WHATSAPP_INTENTS": '{"sticker": null, "location": "onde_estou"}'}
+    config = WhatsAppConfig.from_mapping(REQUIRED, env)
+    assert config.intents == {"sticker": None, "location": "onde_estou"}
+    with pytest.raises(ConfigError, match="JSON object"):
+        WhatsAppConfig.from_mapping(REQUIRED, {"WHATSAPP_INTENTS": "sticker=none"})

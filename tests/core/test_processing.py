@@ -15,6 +15,7 @@ class Recorder:
     def __init__(self, delay: float = 0) -> None:
         self.delivered: list[BotInput] = []
         self.acknowledged: list[str] = []
+        self.expects_answer: list[bool] = []
         self.statuses: list[StatusUpdate] = []
         self.delay = delay
 
@@ -22,8 +23,9 @@ class Recorder:
         await asyncio.sleep(self.delay)
         self.delivered.append(bot_input)
 
-    async def acknowledge(self, message: InboundMessage) -> None:
+    async def acknowledge(self, message: InboundMessage, expects_answer: bool) -> None:
         self.acknowledged.append(message.id)
+        self.expects_answer.append(expects_answer)
 
     def hook(self, status: StatusUpdate) -> None:
         self.statuses.append(status)
@@ -47,6 +49,7 @@ async def test_a_redelivered_message_reaches_the_bot_once() -> None:
     await inbound.join()
     assert [b.message_id for b in recorder.delivered] == [wamid]
     assert recorder.acknowledged == [wamid]
+    assert recorder.expects_answer == [True]
     assert inbound.counters["duplicates"] == 2
 
 
@@ -103,7 +106,7 @@ async def test_async_status_hook_is_awaited() -> None:
     assert seen == ["wamid.F"]
 
 
-async def test_messages_not_for_the_bot_are_acknowledged_but_not_delivered() -> None:
+async def test_messages_not_for_the_bot_are_read_without_typing_and_not_delivered() -> None:
     recorder = Recorder()
     inbound = pipeline(recorder)
     payload, wamid = user_message("5511900000004", "reaction", {"message_id": "x", "emoji": "❤"})
@@ -111,6 +114,7 @@ async def test_messages_not_for_the_bot_are_acknowledged_but_not_delivered() -> 
     await inbound.join()
     assert recorder.delivered == []
     assert recorder.acknowledged == [wamid]
+    assert recorder.expects_answer == [False]  # no "typing..." for 25 s with no answer
 
 
 async def test_a_failing_bot_does_not_stop_the_next_message(
@@ -149,7 +153,7 @@ async def test_the_read_receipt_goes_out_before_the_bot_answers() -> None:
     # The receipt carries the typing indicator: after the answer, "typing..." would linger.
     order: list[str] = []
 
-    async def acknowledge(message: InboundMessage) -> None:
+    async def acknowledge(message: InboundMessage, expects_answer: bool) -> None:
         await asyncio.sleep(0.05)
         order.append("receipt")
 
@@ -170,7 +174,7 @@ async def test_a_slow_read_receipt_does_not_hold_the_answer_back() -> None:
     order: list[str] = []
     release = asyncio.Event()
 
-    async def acknowledge(message: InboundMessage) -> None:
+    async def acknowledge(message: InboundMessage, expects_answer: bool) -> None:
         await release.wait()  # Meta throttles read receipts, say
         order.append("receipt")
 

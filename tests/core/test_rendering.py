@@ -591,3 +591,18 @@ def test_render_options_are_validated() -> None:
         RenderOptions(more_options_body="More ({page})")
     with pytest.raises(ValueError, match="more_options_body"):
         RenderOptions(more_options_body="x" * (limits.INTERACTIVE_BODY + 1))
+
+
+@pytest.mark.parametrize(
+    "attachment",
+    [
+        {"link": "https://x.example/a.pdf", "filename": " "},
+        {"type": ["x"], "link": "https://x.example/a.pdf"},
+        "http://[x/a.pdf",
+        {"id": " "},
+    ],
+)
+def test_a_malformed_attachment_is_skipped_and_costs_nothing_else(attachment: object) -> None:
+    bodies = render_bot_message({"text": "Segue o arquivo", "attachment": attachment}, to="5511")
+    assert [body["type"] for body in bodies][:1] == ["text"]
+    assert bodies[0]["text"]["body"] == "Segue o arquivo"

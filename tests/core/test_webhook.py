@@ -6,6 +6,7 @@ from connectors.whatsapp.events import InboundMessage
 from connectors.whatsapp.signature import sign
 from connectors.whatsapp.webhook import (
     WebhookRequest,
+    WebhookResponse,
     accept_notification,
     verify_subscription,
 )
@@ -99,3 +100,23 @@ def test_signature_check_can_be_turned_off() -> None:
 def test_validation_without_secret_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="app_secret"):
         accept_notification(_post(b"{}", None), app_secret=None)
+
+
+def test_verification_without_a_challenge_echoes_an_empty_one() -> None:
+    query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN}
+    assert verify_subscription(query, VERIFY_TOKEN) == WebhookResponse(200, "")
+
+
+def test_a_hand_made_webhook_without_metadata_or_field_is_still_answered() -> None:
+    payload, _ = text_message("5511987654321", "oi")
+    change = payload["entry"][0]["changes"][0]
+    del change["field"], change["value"]["metadata"]
+    body = encode(payload)
+    acceptance = accept_notification(
+        _post(body, sign(body, APP_SECRET)),
+        app_secret=APP_SECRET,
+        default_phone_number_id="123456",
+    )
+    [message] = acceptance.events
+    assert isinstance(message, InboundMessage)
+    assert message.business.phone_number_id == "123456"
