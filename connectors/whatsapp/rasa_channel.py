@@ -24,14 +24,14 @@ from sanic.response import HTTPResponse
 from connectors.whatsapp.client import GraphClient
 from connectors.whatsapp.config import ConfigError, WhatsAppConfig
 from connectors.whatsapp.dedup import DedupStore
-from connectors.whatsapp.events import InboundMessage
 from connectors.whatsapp.inbound import BotInput, intent_names
 from connectors.whatsapp.processing import InboundPipeline, StatusHook
 from connectors.whatsapp.rendering import RenderOptions, render_bot_message
 from connectors.whatsapp.service import (
     load_status_hook,
+    make_acknowledge,
     make_dedup_store,
-    mark_message_read,
+    make_graph_client,
     send_body,
 )
 from connectors.whatsapp.webhook import (
@@ -136,11 +136,7 @@ class WhatsAppInput(InputChannel):
         status_hook: StatusHook | None = None,
     ) -> None:
         self.config = config
-        self.client = client or GraphClient(
-            access_token=config.access_token,
-            api_version=config.api_version,
-            base_url=config.api_base_url,
-        )
+        self.client = client or make_graph_client(config)
         self.dedup = dedup or make_dedup_store(config)
         self.render_options = config.render_options()
         self.status_hook = status_hook
@@ -221,19 +217,14 @@ class WhatsAppInput(InputChannel):
                 )
             )
 
-        acknowledge = self._mark_as_read if self.config.mark_as_read else None
         return InboundPipeline(
             dedup=self.dedup,
             deliver=deliver,
-            acknowledge=acknowledge,
+            acknowledge=make_acknowledge(self.client, self.config),
             status_hook=self.status_hook,
             intents=intent_names(self.config.intents),
             caption_as_text=self.config.media_caption_as_text,
         )
-
-    async def _mark_as_read(self, message: InboundMessage, expects_answer: bool) -> None:
-        typing = self.config.typing_indicator and expects_answer
-        await mark_message_read(self.client, message, typing_indicator=typing)
 
 
 def _to_sanic(answer: WebhookResponse) -> HTTPResponse:

@@ -54,7 +54,7 @@ from connectors.whatsapp.dedup import DedupStore, InMemoryDedupStore, RedisDedup
 from connectors.whatsapp.errors import WhatsAppError
 from connectors.whatsapp.events import Event, InboundMessage
 from connectors.whatsapp.inbound import BotInput, intent_names
-from connectors.whatsapp.processing import InboundPipeline, StatusHook
+from connectors.whatsapp.processing import Acknowledge, InboundPipeline, StatusHook
 from connectors.whatsapp.rendering import RenderOptions, render_bot_message
 from connectors.whatsapp.webhook import (
     SHUTTING_DOWN,
@@ -75,6 +75,27 @@ _STOP_GRACE_SECONDS = 5.0
 
 
 # -- shared with the Rasa channel -------------------------------------------------------------
+
+
+def make_graph_client(config: WhatsAppConfig) -> GraphClient:
+    """The Graph API client the configuration asks for."""
+    return GraphClient(
+        access_token=config.access_token,
+        api_version=config.api_version,
+        base_url=config.api_base_url,
+    )
+
+
+def make_acknowledge(client: GraphClient, config: WhatsAppConfig) -> Acknowledge | None:
+    """Marking accepted messages as read, with "typing..." when an answer will follow, if asked."""
+    if not config.mark_as_read:
+        return None
+
+    async def acknowledge(message: InboundMessage, expects_answer: bool) -> None:
+        typing = config.typing_indicator and expects_answer
+        await mark_message_read(client, message, typing_indicator=typing)
+
+    return acknowledge
 
 
 def make_dedup_store(config: WhatsAppConfig) -> DedupStore:
@@ -182,11 +203,7 @@ class WebhookService:
             raise ConfigError(str(error)) from None
         self.config = config
         self.backend: AnswerBackend = backend if backend is not None else EchoBackend()
-        self.client = client or GraphClient(
-            access_token=config.access_token,
-            api_version=config.api_version,
-            base_url=config.api_base_url,
-        )
+        self.client = client or make_graph_client(config)
         self.dedup = dedup or make_dedup_store(config)
         self.status_hook = (
             status_hook if status_hook is not None else load_status_hook(config.status_hook)
@@ -325,7 +342,7 @@ class WebhookService:
         pipeline = InboundPipeline(
             dedup=self.dedup,
             deliver=self._deliver,
-            acknowledge=self._acknowledge if self.config.mark_as_read else None,
+            acknowledge=make_acknowledge(self.client, self.config),
             status_hook=self.status_hook,
             intents=self._intents,
             caption_as_text=self.config.media_caption_as_text,
@@ -335,10 +352,6 @@ class WebhookService:
         self._runtime, self._pipeline = runtime, pipeline
         _register_for_exit(self)
         return runtime, pipeline
-
-    async def _acknowledge(self, message: InboundMessage, expects_answer: bool) -> None:
-        typing = self.config.typing_indicator and expects_answer
-        await mark_message_read(self.client, message, typing_indicator=typing)
 
     async def _deliver(self, bot_input: BotInput) -> None:
         try:
