@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -32,7 +33,17 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # No test reaches an outside host: the browser resolves loopback names only (the sample bot's
+    # pictures are public URLs; offline they show the sandbox's "not reachable" placeholder).
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
+
+
+def _is_local(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return url.startswith(("data:", "blob:", "about:")) or host in ("127.0.0.1", "localhost")
+
+
 ANA, BRUNO, CARLA = "5511987654321", "5521998765432", "5531987651234"
 BOT_TIMEOUT = 30_000
 """Milliseconds for the bot to answer (the first turn also loads the model's components)."""
@@ -58,6 +69,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, stack: RunningStack) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="pt-BR")
+    context.route(lambda url: not _is_local(url), lambda route: route.abort())
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
