@@ -49,7 +49,7 @@ train: install
 	$(BIN)/rasa train --quiet
 
 run: install
-	$(PY) -m sandbox.run
+	$(PY) -m devtools.run
 
 bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,7 +1,7 @@
 """A local stand-in for the WhatsApp Cloud API, with a chat page, for demos and tests.
 
 `create_app(SandboxConfig(...))` builds the aiohttp application; `python -m sandbox` serves it;
-`python -m sandbox.run` (behind `make run`) serves it together with the Rasa bot.
+`python -m devtools.run` (behind `make run`) serves it together with the Rasa bot.
 """
 
 from .config import SandboxConfig, SimulatedContact

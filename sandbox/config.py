@@ -1,9 +1,9 @@
 """The sandbox's settings: one frozen dataclass, defaults that work out of the box.
 
-The defaults match what `python -m sandbox.run` gives the bot (`WHATSAPP_*` variables), so the bot
-and the sandbox agree on tokens and ids without any configuration. `from_env` reads the same
-`WHATSAPP_*` variables as the channel, so a bot started by hand with its own values can be pointed
-at a sandbox started with the same environment.
+The defaults match what `python -m devtools.run` (`make run`) gives the bot (`WHATSAPP_*`
+variables), so the bot and the sandbox agree on tokens and ids without any configuration.
+`from_env` reads the same `WHATSAPP_*` variables as the channel, so a bot started by hand with its
+own values can be pointed at a sandbox started with the same environment.
 """
 
 import os

@@ -1,7 +1,7 @@
 """The sandbox application: the Graph API stand-in, the chat page, and webhook delivery.
 
 `create_app(config)` wires the parts together; `python -m sandbox` runs it on its own and
-`python -m sandbox.run` runs it beside the bot. Routes live in `graph.py` (what the bot calls) and
+`python -m devtools.run` runs it beside the bot. Routes live in `graph.py` (what the bot calls) and
 `chat.py` (what the page and tests call).
 """
 

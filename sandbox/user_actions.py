@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.whatsapp import limits
+from connectors.whatsapp.core import limits
 
 from .media import kind_of
 from .state import MediaItem

@@ -1,8 +1,9 @@
 """Meta-like validation of `POST /{version}/{phone_number_id}/messages` bodies.
 
-This is deliberately independent of our renderer (`connectors/whatsapp/builders.py`): it reads the
-body the way the Cloud API does and answers Meta's errors, so a renderer bug shows up as the same
-error the real API would give. Only the numbers are shared (`connectors/whatsapp/limits.py`).
+This is deliberately independent of our renderer (`connectors/whatsapp/core/builders.py`): it
+reads the body the way the Cloud API does and answers Meta's errors, so a renderer bug shows up as
+the same error the real API would give. Only the numbers are shared
+(`connectors/whatsapp/core/limits.py`).
 
 Sources, per message type: https://developers.facebook.com/docs/whatsapp/cloud-api/messages
 (text, media, location, contacts, interactive reply buttons, lists, CTA URL, location request,
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.whatsapp import limits
+from connectors.whatsapp.core import limits
 
 from .errors import invalid_parameter, invalid_value, missing_parameter
 

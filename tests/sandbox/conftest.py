@@ -175,12 +175,12 @@ async def sandbox(make_sandbox: SandboxFactory) -> Sandbox:
     return await make_sandbox()
 
 
-# --- the whole stack, started the way users start it (`python -m sandbox.run`, `make run`)
+# --- the whole stack, started the way users start it (`python -m devtools.run`, `make run`)
 
 
 @dataclass
 class RunningStack:
-    """`python -m sandbox.run` with a trained model: action server, rasa run, sandbox."""
+    """`python -m devtools.run` with a trained model: action server, rasa run, sandbox."""
 
     process: "subprocess.Popen[bytes]"
     url: str
@@ -207,8 +207,8 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    from sandbox.run import ACTIONS_PORT
-    from sandbox.supervisor import port_in_use
+    from devtools.run import ACTIONS_PORT
+    from devtools.supervisor import port_in_use
     from tests.support.processes import PROJECT_ROOT, child_env, free_port
 
     if port_in_use(ACTIONS_PORT):
@@ -227,7 +227,7 @@ def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     log = tmp_path_factory.mktemp("run") / "run.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.run", "--model", str(trained_model)],
+            [sys.executable, "-m", "devtools.run", "--model", str(trained_model)],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,

@@ -1,6 +1,6 @@
 """A user in headless Chromium, talking to the real sample bot through the sandbox's chat page.
 
-The whole stack runs as `make run` runs it (`python -m sandbox.run`): the action server, `rasa run`
+The whole stack runs as `make run` runs it (`python -m devtools.run`): the action server, `rasa run`
 with the WhatsApp channel pointed at the sandbox, and the sandbox. Chromium is Debian's
 (`apt-get install chromium`), driven by Playwright; Playwright's own browsers are never used.
 
@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from devtools.supervisor import port_in_use
 from sandbox.config import DEFAULT_ACCESS_TOKEN, DEFAULT_PHONE_NUMBER_ID
-from sandbox.supervisor import port_in_use
 from tests.sandbox.conftest import RunningStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.whatsapp import limits
+from connectors.whatsapp.core import limits
 from sandbox.errors import GraphError
 from sandbox.validation import OutboundMessage, ReadReceipt, validate_request
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.run import SECRETS, model_is_stale, plan, uses_real_whatsapp
+from devtools.supervisor import Service, StartupError, Supervisor
 from sandbox import config
-from sandbox.run import SECRETS, model_is_stale, plan, uses_real_whatsapp
-from sandbox.supervisor import Service, StartupError, Supervisor
 from tests.support.processes import free_port
 
 META = {
@@ -175,7 +175,7 @@ def test_run_command_exits_cleanly_on_sigint_while_training_or_starting(tmp_path
     )
     model = tmp_path / "none.tar.gz"  # never loaded: we stop before rasa is up
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.run", "--model", str(model)],
+        [sys.executable, "-m", "devtools.run", "--model", str(model)],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

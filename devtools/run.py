@@ -1,4 +1,4 @@
-"""`python -m sandbox.run` (what `make run` runs): the sample bot, on the sandbox or on WhatsApp.
+"""`python -m devtools.run` (what `make run` runs): the sample bot, on the sandbox or on WhatsApp.
 
 1. Loads `.env` if there is one.
 2. Without complete Meta credentials (the default): trains the model if it is missing or older
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .config import (
+from sandbox.config import (
     DEFAULT_ACCESS_TOKEN,
     DEFAULT_API_VERSION,
     DEFAULT_APP_SECRET,
@@ -28,6 +28,7 @@ from .config import (
     DEFAULT_PORT,
     DEFAULT_VERIFY_TOKEN,
 )
+
 from .supervisor import Service, StartupError, Supervisor, port_in_use
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +225,7 @@ def _banner(plan_: Plan) -> list[str]:
 
 def main(argv: Sequence[str] | None = None, root: Path = PROJECT_ROOT) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sandbox.run",
+        prog="python -m devtools.run",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
