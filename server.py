@@ -21,7 +21,7 @@ import os
 
 from dotenv import find_dotenv, load_dotenv
 
-from connectors.whatsapp.flask_adapter import create_app
+from connectors.whatsapp.adapters.flask_blueprint import create_app
 
 load_dotenv(find_dotenv(usecwd=True))
 logging.basicConfig(

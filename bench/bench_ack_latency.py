@@ -31,13 +31,18 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.whatsapp.client import GraphClient
-from connectors.whatsapp.config import WhatsAppConfig
-from connectors.whatsapp.events import InboundMessage
-from connectors.whatsapp.inbound import to_bot_input
-from connectors.whatsapp.parsing import InvalidWebhook, parse_webhook_body
-from connectors.whatsapp.rasa_channel import WhatsAppInput, WhatsAppOutput
-from connectors.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, check_signature, sign
+from connectors.whatsapp.adapters.rasa_channel import WhatsAppInput, WhatsAppOutput
+from connectors.whatsapp.core.client import GraphClient
+from connectors.whatsapp.core.config import WhatsAppConfig
+from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.inbound import to_bot_input
+from connectors.whatsapp.core.parsing import InvalidWebhook, parse_webhook_body
+from connectors.whatsapp.core.signature import (
+    SIGNATURE_HEADER,
+    SignatureCheck,
+    check_signature,
+    sign,
+)
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.sanic_server import serve

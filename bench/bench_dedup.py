@@ -15,8 +15,8 @@ import shutil
 import redis.asyncio
 from _harness import Row, compare, compare_async, print_table
 
-from connectors.whatsapp.config import DEFAULT_DEDUP_MAX_ENTRIES, DEFAULT_DEDUP_TTL_SECONDS
-from connectors.whatsapp.dedup import InMemoryDedupStore, RedisDedupStore
+from connectors.whatsapp.core.config import DEFAULT_DEDUP_MAX_ENTRIES, DEFAULT_DEDUP_TTL_SECONDS
+from connectors.whatsapp.core.dedup import InMemoryDedupStore, RedisDedupStore
 from tests.support.redis_server import redis_server
 
 KEYS = 100_000

@@ -20,10 +20,10 @@ from typing import Any
 
 from _harness import Row, compare, print_table
 
-from connectors.whatsapp.events import InboundMessage, StatusUpdate
-from connectors.whatsapp.limits import TEXT_BODY, WEBHOOK_MAX_BODY_BYTES
-from connectors.whatsapp.parsing import parse_webhook_body
-from connectors.whatsapp.signature import SignatureCheck, check_signature, sign
+from connectors.whatsapp.core.events import InboundMessage, StatusUpdate
+from connectors.whatsapp.core.limits import TEXT_BODY, WEBHOOK_MAX_BODY_BYTES
+from connectors.whatsapp.core.parsing import parse_webhook_body
+from connectors.whatsapp.core.signature import SignatureCheck, check_signature, sign
 from tests.conftest import APP_SECRET
 from tests.core.fixtures import load_fixture
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.whatsapp.signature import SIGNATURE_HEADER, sign
+from connectors.whatsapp.core.signature import SIGNATURE_HEADER, sign
 
 from .config import SandboxConfig, SimulatedContact
 from .errors import ERROR_TITLES

@@ -9,7 +9,7 @@ the service in code instead, set `WHATSAPP_SERVICE` to the import path of a `Web
 
 import os
 
-from connectors.whatsapp.limits import WEBHOOK_MAX_BODY_BYTES
+from connectors.whatsapp.core.limits import WEBHOOK_MAX_BODY_BYTES
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-example-key-change-me")
 DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in ("1", "true", "yes")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from connectors.whatsapp.drf import WhatsAppHealthView, WhatsAppWebhookView
+from connectors.whatsapp.adapters.drf_view import WhatsAppHealthView, WhatsAppWebhookView
 
 urlpatterns = [
     path("whatsapp/webhook", WhatsAppWebhookView.as_view(), name="whatsapp-webhook"),

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from connectors.whatsapp import builders, limits
-from connectors.whatsapp.builders import MessageLimitError
-from connectors.whatsapp.textfit import ELLIPSIS
+from connectors.whatsapp.core.builders import MessageLimitError
+from connectors.whatsapp.core.textfit import ELLIPSIS
 from tests.support.limits_check import assert_within_limits, problems
 
 TO = "5511999998888"
@@ -143,7 +143,7 @@ def test_reply_button_titles_are_fitted_unique_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     long = "Schedule an appointment"
-    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.builders"):
+    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.core.builders"):
         body = checked(builders.reply_buttons("b", [("1", long), ("2", long), ("3", "Ok")], to=TO))
     titles = [b["reply"]["title"] for b in body["interactive"]["action"]["buttons"]]
     assert titles == ["Schedule an appoint" + ELLIPSIS, "Schedule an appoi" + ELLIPSIS + " 2", "Ok"]

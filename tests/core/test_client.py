@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.whatsapp.client import GraphClient, MediaInfo, SendResult
-from connectors.whatsapp.errors import (
+from connectors.whatsapp.core.client import GraphClient, MediaInfo, SendResult
+from connectors.whatsapp.core.errors import (
     AuthenticationError,
     GraphAPIError,
     GraphTransportError,
@@ -25,7 +25,7 @@ from connectors.whatsapp.errors import (
     UndeliverableError,
     UnexpectedResponseError,
 )
-from connectors.whatsapp.retry import RetryPolicy
+from connectors.whatsapp.core.retry import RetryPolicy
 from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID
 from tests.support.graph_server import GraphServer, drop, meta_error, ok, raw, slow
 

@@ -1,6 +1,6 @@
 import pytest
 
-from connectors.whatsapp.config import DEFAULT_API_BASE_URL, ConfigError, WhatsAppConfig
+from connectors.whatsapp.core.config import DEFAULT_API_BASE_URL, ConfigError, WhatsAppConfig
 
 REQUIRED = {
     "access_token": "token",

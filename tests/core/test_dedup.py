@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.whatsapp.dedup import InMemoryDedupStore, RedisDedupStore
+from connectors.whatsapp.core.dedup import InMemoryDedupStore, RedisDedupStore
 from tests.support.processes import free_port
 from tests.support.redis_server import redis_server
 

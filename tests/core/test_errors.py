@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.whatsapp.errors import (
+from connectors.whatsapp.core.errors import (
     AuthenticationError,
     GraphAPIError,
     GraphTransportError,

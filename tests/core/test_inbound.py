@@ -3,9 +3,9 @@ from typing import Any
 
 import pytest
 
-from connectors.whatsapp.events import InboundMessage, MessageKind
-from connectors.whatsapp.inbound import bot_text, intent_names, to_bot_input
-from connectors.whatsapp.parsing import parse_webhook
+from connectors.whatsapp.core.events import InboundMessage, MessageKind
+from connectors.whatsapp.core.inbound import bot_text, intent_names, to_bot_input
+from connectors.whatsapp.core.parsing import parse_webhook
 from tests.conftest import PHONE_NUMBER_ID
 from tests.support.webhooks import user_message
 

@@ -1,6 +1,6 @@
 import asyncio
 
-from connectors.whatsapp.ordering import SenderQueues
+from connectors.whatsapp.core.ordering import SenderQueues
 
 
 async def test_jobs_of_one_sender_run_in_order_and_senders_run_concurrently() -> None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.whatsapp.events import (
+from connectors.whatsapp.core.events import (
     BusinessNumber,
     Contact,
     ErrorDetail,
@@ -27,7 +27,7 @@ from connectors.whatsapp.events import (
     StatusUpdate,
     WebhookErrors,
 )
-from connectors.whatsapp.parsing import InvalidWebhook, parse_webhook, parse_webhook_body
+from connectors.whatsapp.core.parsing import InvalidWebhook, parse_webhook, parse_webhook_body
 from tests.conftest import PHONE_NUMBER_ID
 from tests.core.fixtures import fixture_bytes, fixture_names, load_fixture
 
@@ -704,7 +704,7 @@ def test_a_message_without_id_or_sender_is_skipped_with_a_warning(
     second = dict(message, id=wamid(900))
     value["messages"].append(second)
     del message[missing]
-    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.parsing"):
+    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.core.parsing"):
         events = parse_webhook(payload)
     assert [event.id for event in events if isinstance(event, InboundMessage)] == [wamid(900)]
     assert "messages[0]" in caplog.text
@@ -730,7 +730,7 @@ def test_a_status_without_id_or_status_is_skipped_with_a_warning(
 ) -> None:
     payload = load_fixture("status_read")
     del payload["entry"][0]["changes"][0]["value"]["statuses"][0][missing]
-    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.parsing"):
+    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.core.parsing"):
         assert parse_webhook(payload) == []
     assert "status ignored" in caplog.text
 
@@ -741,7 +741,7 @@ def test_a_change_without_the_business_number_is_skipped_with_a_warning(
 ) -> None:
     payload, value, _message = _text_payload()
     value["metadata"] = metadata
-    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.parsing"):
+    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.core.parsing"):
         assert parse_webhook(payload) == [skipped("messages", "phone_number_id")]
     assert "1 message(s)" in caplog.text
 

@@ -3,11 +3,11 @@ from typing import Any
 
 import pytest
 
-from connectors.whatsapp.dedup import InMemoryDedupStore
-from connectors.whatsapp.events import InboundMessage, StatusUpdate
-from connectors.whatsapp.inbound import BotInput
-from connectors.whatsapp.parsing import parse_webhook
-from connectors.whatsapp.processing import InboundPipeline
+from connectors.whatsapp.core.dedup import InMemoryDedupStore
+from connectors.whatsapp.core.events import InboundMessage, StatusUpdate
+from connectors.whatsapp.core.inbound import BotInput
+from connectors.whatsapp.core.parsing import parse_webhook
+from connectors.whatsapp.core.processing import InboundPipeline
 from tests.support.webhooks import envelope, text_message, user_message
 
 

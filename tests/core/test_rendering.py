@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from connectors.whatsapp import limits
-from connectors.whatsapp.builders import MessageLimitError
-from connectors.whatsapp.rendering import RenderOptions, render_bot_message
-from connectors.whatsapp.textfit import ELLIPSIS
+from connectors.whatsapp.core.builders import MessageLimitError
+from connectors.whatsapp.core.rendering import RenderOptions, render_bot_message
+from connectors.whatsapp.core.textfit import ELLIPSIS
 from tests.support.limits_check import assert_within_limits
 
 TO = "5511999998888"

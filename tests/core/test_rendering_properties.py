@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.whatsapp import limits
-from connectors.whatsapp.rendering import RenderOptions, render_bot_message
+from connectors.whatsapp.core.rendering import RenderOptions, render_bot_message
 from tests.support.limits_check import assert_within_limits, units
 
 TO = "5511999998888"

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.whatsapp.errors import (
+from connectors.whatsapp.core.errors import (
     GraphAPIError,
     GraphTransportError,
     MediaTooLargeError,
     graph_error_from_response,
 )
-from connectors.whatsapp.retry import NO_RETRY, RetryPolicy, parse_retry_after
+from connectors.whatsapp.core.retry import NO_RETRY, RetryPolicy, parse_retry_after
 
 
 def error(code: int, status: int = 400, retry_after: float | None = None) -> GraphAPIError:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.whatsapp.textfit import (
+from connectors.whatsapp.core.textfit import (
     ELLIPSIS,
     fit_label,
     is_boundary,

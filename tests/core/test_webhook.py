@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from connectors.whatsapp.events import InboundMessage
-from connectors.whatsapp.signature import sign
-from connectors.whatsapp.webhook import (
+from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.signature import sign
+from connectors.whatsapp.core.webhook import (
     WebhookRequest,
     WebhookResponse,
     accept_notification,

@@ -5,9 +5,9 @@ import time
 import aiohttp
 import pytest
 
-from connectors.whatsapp.client import GraphClient
-from connectors.whatsapp.errors import ServiceUnavailableError, ThrottlingError
-from connectors.whatsapp.retry import RetryPolicy
+from connectors.whatsapp.core.client import GraphClient
+from connectors.whatsapp.core.errors import ServiceUnavailableError, ThrottlingError
+from connectors.whatsapp.core.retry import RetryPolicy
 from sandbox.faults import Fault, FaultError, FaultQueue
 from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID
 from tests.sandbox.conftest import ANA, Sandbox

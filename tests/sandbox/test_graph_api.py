@@ -1,7 +1,7 @@
 """The sandbox's Graph API over real HTTP: auth, Meta's errors, sends, read receipts, statuses."""
 
-from connectors.whatsapp.events import StatusUpdate
-from connectors.whatsapp.parsing import parse_webhook_body
+from connectors.whatsapp.core.events import StatusUpdate
+from connectors.whatsapp.core.parsing import parse_webhook_body
 from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID
 from tests.sandbox.conftest import ANA, FakeBot, Sandbox, SandboxFactory
 

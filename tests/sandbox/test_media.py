@@ -5,7 +5,7 @@ from typing import Any
 
 import aiohttp
 
-from connectors.whatsapp.client import GraphClient
+from connectors.whatsapp.core.client import GraphClient
 from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID
 from tests.sandbox.conftest import ANA, FakeBot, Sandbox, SandboxFactory
 

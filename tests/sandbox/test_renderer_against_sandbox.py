@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.whatsapp import builders
-from connectors.whatsapp.rendering import render_bot_message
+from connectors.whatsapp.core.rendering import render_bot_message
 from sandbox.errors import GraphError
 from sandbox.validation import OutboundMessage, validate_request
 

@@ -2,9 +2,9 @@
 
 import json
 
-from connectors.whatsapp.events import InboundMessage, MessageKind
-from connectors.whatsapp.parsing import parse_webhook_body
-from connectors.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, check_signature
+from connectors.whatsapp.core.events import InboundMessage, MessageKind
+from connectors.whatsapp.core.parsing import parse_webhook_body
+from connectors.whatsapp.core.signature import SIGNATURE_HEADER, SignatureCheck, check_signature
 from sandbox.config import SandboxConfig, SimulatedContact
 from sandbox.webhooks import encode, inbound_message, messages_payload, signed
 from tests.conftest import APP_SECRET, PHONE_NUMBER_ID

@@ -1,4 +1,4 @@
-"""Shared by the Flask, DRF and service tests: a real Graph API server, services, backends.
+"""Shared by the Flask, DRF and sync service tests: a real Graph API server, services, backends.
 
 The tests here are synchronous, like Flask and Django: `GraphServer` runs on its own event loop
 in a background thread (`with GraphServer()`), and the service under test on its own.
@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from connectors.whatsapp.backends import AnswerBackend
-from connectors.whatsapp.client import GraphClient
-from connectors.whatsapp.config import WhatsAppConfig
-from connectors.whatsapp.inbound import BotInput
-from connectors.whatsapp.retry import RetryPolicy
-from connectors.whatsapp.service import WebhookService
-from connectors.whatsapp.signature import sign
+from connectors.whatsapp.core.client import GraphClient
+from connectors.whatsapp.core.config import WhatsAppConfig
+from connectors.whatsapp.core.inbound import BotInput
+from connectors.whatsapp.core.retry import RetryPolicy
+from connectors.whatsapp.core.signature import sign
+from connectors.whatsapp.sync.backends import AnswerBackend
+from connectors.whatsapp.sync.service import WebhookService
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 

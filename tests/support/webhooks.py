@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from connectors.whatsapp.signature import sign
+from connectors.whatsapp.core.signature import sign
 from tests.conftest import APP_SECRET, PHONE_NUMBER_ID
 
 DISPLAY_PHONE_NUMBER = "15550783881"

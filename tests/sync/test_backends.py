@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from connectors.whatsapp.backends import (
+from connectors.whatsapp.core.config import ConfigError
+from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.inbound import BotInput, to_bot_input
+from connectors.whatsapp.core.parsing import parse_webhook
+from connectors.whatsapp.sync.backends import (
     EchoBackend,
     RasaRestBackend,
     as_bot_messages,
@@ -17,10 +21,6 @@ from connectors.whatsapp.backends import (
     backend_name,
     load_backend,
 )
-from connectors.whatsapp.config import ConfigError
-from connectors.whatsapp.events import InboundMessage
-from connectors.whatsapp.inbound import BotInput, to_bot_input
-from connectors.whatsapp.parsing import parse_webhook
 from tests.support.processes import free_port
 from tests.support.webhooks import text_message
 
@@ -87,12 +87,12 @@ def test_a_full_rest_webhook_url_is_kept_as_it_is() -> None:
 
 
 def test_import_paths_load_functions_and_instantiate_classes() -> None:
-    assert load_backend("tests.adapters.test_backends:shout") is shout
-    assert load_backend("tests.adapters.test_backends.shout") is shout
-    polite = load_backend("tests.adapters.test_backends:Polite")
+    assert load_backend("tests.sync.test_backends:shout") is shout
+    assert load_backend("tests.sync.test_backends.shout") is shout
+    polite = load_backend("tests.sync.test_backends:Polite")
     assert isinstance(polite, Polite)
     assert backend_name(polite) == "polite"
-    assert backend_name(shout) == "tests.adapters.test_backends:shout"
+    assert backend_name(shout) == "tests.sync.test_backends:shout"
 
 
 @pytest.mark.parametrize(
@@ -100,10 +100,10 @@ def test_import_paths_load_functions_and_instantiate_classes() -> None:
     [
         ("chatgpt", {}, "must be 'echo', 'rasa' or"),
         ("no_such_package.module:answer", {}, "cannot be imported"),
-        ("tests.adapters.test_backends:missing", {}, "cannot be imported"),
-        ("tests.adapters.test_backends:NOT_CALLABLE", {}, "is not callable"),
-        ("tests.adapters.test_backends:NeedsArguments", {}, "without arguments"),
-        ("tests.adapters.test_backends:", {}, "must be 'package.module:attribute'"),
+        ("tests.sync.test_backends:missing", {}, "cannot be imported"),
+        ("tests.sync.test_backends:NOT_CALLABLE", {}, "is not callable"),
+        ("tests.sync.test_backends:NeedsArguments", {}, "without arguments"),
+        ("tests.sync.test_backends:", {}, "must be 'package.module:attribute'"),
         ("rasa", {"WHATSAPP_RASA_TIMEOUT": "soon"}, "WHATSAPP_RASA_TIMEOUT"),
         ("rasa", {"WHATSAPP_RASA_TIMEOUT": "0"}, "must be positive"),
         ("rasa", {"WHATSAPP_RASA_URL": "localhost:5005"}, "http(s) URL"),

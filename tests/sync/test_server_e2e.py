@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.adapters.conftest import messages_to, signature_headers, wait_for_messages
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.processes import RASA, free_port, running
+from tests.support.sync_service import messages_to, signature_headers, wait_for_messages
 from tests.support.webhooks import encode, envelope, text_message, user_message
 
 pytestmark = pytest.mark.e2e

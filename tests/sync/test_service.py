@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
-from connectors.whatsapp.backends import EchoBackend, RasaRestBackend
-from connectors.whatsapp.config import ConfigError, WhatsAppConfig
-from connectors.whatsapp.inbound import BotInput
-from connectors.whatsapp.service import WebhookService
-from connectors.whatsapp.webhook import WebhookRequest
-from tests.adapters.conftest import (
+from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
+from connectors.whatsapp.core.inbound import BotInput
+from connectors.whatsapp.core.webhook import WebhookRequest
+from connectors.whatsapp.sync.backends import EchoBackend, RasaRestBackend
+from connectors.whatsapp.sync.service import WebhookService
+from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+from tests.support.graph_server import GraphServer, meta_error
+from tests.support.processes import PROJECT_ROOT, child_env
+from tests.support.sync_service import (
     Recorder,
     make_config,
     make_service,
@@ -23,9 +26,6 @@ from tests.adapters.conftest import (
     signature_headers,
     wait_for_messages,
 )
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
-from tests.support.graph_server import GraphServer, meta_error
-from tests.support.processes import PROJECT_ROOT, child_env
 from tests.support.webhooks import encode, envelope, text_message
 
 
@@ -264,7 +264,7 @@ def test_verification(service: WebhookService) -> None:
 def test_health_reports_the_backend_and_counters(service: WebhookService) -> None:
     health = service.health()
     assert health["status"] == "ok"
-    assert health["backend"] == "tests.adapters.conftest:Recorder"
+    assert health["backend"] == "tests.support.sync_service:Recorder"
     assert health["pending"] == 0
     assert health["accepted"] == 0
 
@@ -278,10 +278,10 @@ def test_accepted_messages_are_answered_when_the_process_exits(
         textwrap.dedent(
             f"""
             import sys, time
-            from connectors.whatsapp.config import WhatsAppConfig
-            from connectors.whatsapp.service import WebhookService
-            from connectors.whatsapp.webhook import WebhookRequest
-            from connectors.whatsapp.signature import sign
+            from connectors.whatsapp.core.config import WhatsAppConfig
+            from connectors.whatsapp.sync.service import WebhookService
+            from connectors.whatsapp.core.webhook import WebhookRequest
+            from connectors.whatsapp.core.signature import sign
 
             def slow_backend(bot_input):
                 time.sleep(0.5)

@@ -1,7 +1,7 @@
 """Django REST Framework adapter: the WhatsApp webhook as an `APIView` over a `WebhookService`.
 
     # urls.py
-    from connectors.whatsapp.drf import WhatsAppHealthView, WhatsAppWebhookView
+    from connectors.whatsapp.adapters.drf_view import WhatsAppHealthView, WhatsAppWebhookView
 
     urlpatterns = [
         path("whatsapp/webhook", WhatsAppWebhookView.as_view()),   # GET verification, POST
@@ -31,22 +31,22 @@ import logging
 import threading
 from typing import Any
 
-from django.conf import settings  # noqa: TID251
-from django.core.exceptions import PermissionDenied, RequestDataTooBig  # noqa: TID251
-from django.http import Http404, HttpResponse, JsonResponse  # noqa: TID251
-from rest_framework.exceptions import APIException  # noqa: TID251
-from rest_framework.request import Request  # noqa: TID251
-from rest_framework.views import APIView  # noqa: TID251
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpResponse, JsonResponse
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
-from connectors.whatsapp.backends import import_object
-from connectors.whatsapp.config import ConfigError
-from connectors.whatsapp.limits import WEBHOOK_MAX_BODY_BYTES
-from connectors.whatsapp.service import WebhookService
-from connectors.whatsapp.webhook import (
+from connectors.whatsapp.core.config import ConfigError
+from connectors.whatsapp.core.limits import WEBHOOK_MAX_BODY_BYTES
+from connectors.whatsapp.core.webhook import (
     TEMPORARILY_UNAVAILABLE,
     WebhookRequest,
     WebhookResponse,
 )
+from connectors.whatsapp.sync.backends import import_object
+from connectors.whatsapp.sync.service import WebhookService
 
 logger = logging.getLogger(__name__)
 

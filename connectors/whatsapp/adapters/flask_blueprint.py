@@ -24,16 +24,16 @@ import os
 from collections.abc import Callable, Mapping
 from typing import ParamSpec
 
-from flask import Blueprint, Flask, Response, jsonify, request  # noqa: TID251
+from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from connectors.whatsapp.limits import WEBHOOK_MAX_BODY_BYTES
-from connectors.whatsapp.service import WebhookService
-from connectors.whatsapp.webhook import (
+from connectors.whatsapp.core.limits import WEBHOOK_MAX_BODY_BYTES
+from connectors.whatsapp.core.webhook import (
     TEMPORARILY_UNAVAILABLE,
     WebhookRequest,
     WebhookResponse,
 )
+from connectors.whatsapp.sync.service import WebhookService
 
 logger = logging.getLogger(__name__)
 

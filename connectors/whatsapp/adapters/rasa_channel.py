@@ -21,26 +21,26 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.whatsapp.client import GraphClient
-from connectors.whatsapp.config import ConfigError, WhatsAppConfig
-from connectors.whatsapp.dedup import DedupStore
-from connectors.whatsapp.inbound import BotInput, intent_names
-from connectors.whatsapp.processing import InboundPipeline, StatusHook
-from connectors.whatsapp.rendering import RenderOptions, render_bot_message
-from connectors.whatsapp.service import (
-    load_status_hook,
-    make_acknowledge,
-    make_dedup_store,
-    make_graph_client,
-    send_body,
-)
-from connectors.whatsapp.webhook import (
+from connectors.whatsapp.core.client import GraphClient
+from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
+from connectors.whatsapp.core.dedup import DedupStore
+from connectors.whatsapp.core.inbound import BotInput, intent_names
+from connectors.whatsapp.core.processing import InboundPipeline, StatusHook
+from connectors.whatsapp.core.rendering import RenderOptions, render_bot_message
+from connectors.whatsapp.core.webhook import (
     SHUTTING_DOWN,
     TEMPORARILY_UNAVAILABLE,
     WebhookRequest,
     WebhookResponse,
     accept_notification,
     verify_subscription,
+)
+from connectors.whatsapp.sync.service import (
+    load_status_hook,
+    make_acknowledge,
+    make_dedup_store,
+    make_graph_client,
+    send_body,
 )
 
 logger = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from connectors.whatsapp.errors import (
+from connectors.whatsapp.core.errors import (
     GraphAPIError,
     GraphTransportError,
     MediaTooLargeError,
@@ -49,7 +49,7 @@ from connectors.whatsapp.errors import (
     WhatsAppError,
     graph_error_from_response,
 )
-from connectors.whatsapp.retry import RetryPolicy, parse_retry_after
+from connectors.whatsapp.core.retry import RetryPolicy, parse_retry_after
 
 logger = logging.getLogger(__name__)
 

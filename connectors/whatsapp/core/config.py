@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.whatsapp.rendering import RenderOptions
+from connectors.whatsapp.core.rendering import RenderOptions
 
 DEFAULT_API_VERSION = "v23.0"
 """Graph API version used when none is configured (supported by Meta until 2027)."""

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.whatsapp.events import MEDIA_KINDS, InboundMessage, MessageKind
+from connectors.whatsapp.core.events import MEDIA_KINDS, InboundMessage, MessageKind
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from connectors.whatsapp.events import (
+from connectors.whatsapp.core.events import (
     MEDIA_KINDS,
     BusinessNumber,
     Contact,

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from connectors.whatsapp.dedup import DedupStore
-from connectors.whatsapp.events import (
+from connectors.whatsapp.core.dedup import DedupStore
+from connectors.whatsapp.core.events import (
     Event,
     InboundMessage,
     MessageKind,
@@ -21,8 +21,8 @@ from connectors.whatsapp.events import (
     StatusUpdate,
     WebhookErrors,
 )
-from connectors.whatsapp.inbound import DEFAULT_INTENTS, BotInput, to_bot_input
-from connectors.whatsapp.ordering import SenderQueues
+from connectors.whatsapp.core.inbound import DEFAULT_INTENTS, BotInput, to_bot_input
+from connectors.whatsapp.core.ordering import SenderQueues
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
 
-from connectors.whatsapp.errors import PairRateLimitError, WhatsAppError
+from connectors.whatsapp.core.errors import PairRateLimitError, WhatsAppError
 
 Jitter = Literal["equal", "full", "none"]
 

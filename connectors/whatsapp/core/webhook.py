@@ -15,10 +15,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from connectors.whatsapp.events import Event
-from connectors.whatsapp.limits import WEBHOOK_MAX_BODY_BYTES
-from connectors.whatsapp.parsing import InvalidWebhook, parse_webhook_body
-from connectors.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, check_signature
+from connectors.whatsapp.core.events import Event
+from connectors.whatsapp.core.limits import WEBHOOK_MAX_BODY_BYTES
+from connectors.whatsapp.core.parsing import InvalidWebhook, parse_webhook_body
+from connectors.whatsapp.core.signature import SIGNATURE_HEADER, SignatureCheck, check_signature
 
 logger = logging.getLogger(__name__)
 

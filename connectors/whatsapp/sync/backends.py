@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from connectors.whatsapp.config import ConfigError
-from connectors.whatsapp.inbound import BotInput
+from connectors.whatsapp.core.config import ConfigError
+from connectors.whatsapp.core.inbound import BotInput
 
 logger = logging.getLogger(__name__)
 

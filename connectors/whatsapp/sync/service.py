@@ -40,28 +40,28 @@ import weakref
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
-from connectors.whatsapp.backends import (
+from connectors.whatsapp.core.client import GraphClient, SendResult
+from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
+from connectors.whatsapp.core.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
+from connectors.whatsapp.core.errors import WhatsAppError
+from connectors.whatsapp.core.events import Event, InboundMessage
+from connectors.whatsapp.core.inbound import BotInput, intent_names
+from connectors.whatsapp.core.processing import Acknowledge, InboundPipeline, StatusHook
+from connectors.whatsapp.core.rendering import RenderOptions, render_bot_message
+from connectors.whatsapp.core.webhook import (
+    SHUTTING_DOWN,
+    WebhookRequest,
+    WebhookResponse,
+    accept_notification,
+    verify_subscription,
+)
+from connectors.whatsapp.sync.backends import (
     AnswerBackend,
     EchoBackend,
     ask_backend,
     backend_name,
     import_object,
     load_backend,
-)
-from connectors.whatsapp.client import GraphClient, SendResult
-from connectors.whatsapp.config import ConfigError, WhatsAppConfig
-from connectors.whatsapp.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
-from connectors.whatsapp.errors import WhatsAppError
-from connectors.whatsapp.events import Event, InboundMessage
-from connectors.whatsapp.inbound import BotInput, intent_names
-from connectors.whatsapp.processing import Acknowledge, InboundPipeline, StatusHook
-from connectors.whatsapp.rendering import RenderOptions, render_bot_message
-from connectors.whatsapp.webhook import (
-    SHUTTING_DOWN,
-    WebhookRequest,
-    WebhookResponse,
-    accept_notification,
-    verify_subscription,
 )
 
 logger = logging.getLogger(__name__)

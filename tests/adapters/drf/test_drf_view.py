@@ -21,18 +21,18 @@ from django.test.utils import (  # noqa: E402
     teardown_test_environment,
 )
 
-from connectors.whatsapp.config import ConfigError  # noqa: E402
-from connectors.whatsapp.drf import configured_service  # noqa: E402
-from connectors.whatsapp.service import WebhookService  # noqa: E402
-from tests.adapters.conftest import (  # noqa: E402
+from connectors.whatsapp.adapters.drf_view import configured_service  # noqa: E402
+from connectors.whatsapp.core.config import ConfigError  # noqa: E402
+from connectors.whatsapp.sync.service import WebhookService  # noqa: E402
+from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN  # noqa: E402
+from tests.support.graph_server import GraphServer  # noqa: E402
+from tests.support.processes import PROJECT_ROOT, free_port, running  # noqa: E402
+from tests.support.sync_service import (  # noqa: E402
     Recorder,
     messages_to,
     signature_headers,
     wait_for_messages,
 )
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN  # noqa: E402
-from tests.support.graph_server import GraphServer  # noqa: E402
-from tests.support.processes import PROJECT_ROOT, free_port, running  # noqa: E402
 from tests.support.webhooks import encode, envelope, text_message  # noqa: E402
 
 WEBHOOK = "/whatsapp/webhook"
@@ -208,7 +208,7 @@ def test_the_service_comes_from_the_environment_once(
 
 def test_the_setting_may_name_a_factory(service: WebhookService) -> None:
     _SERVICES["factory"] = service
-    path = "tests.adapters.test_drf:make_registered_service"
+    path = "tests.adapters.drf.test_drf_view:make_registered_service"
     with override_settings(WHATSAPP_SERVICE=path):
         assert configured_service() is service
     with override_settings(WHATSAPP_SERVICE=42), pytest.raises(ConfigError):

@@ -11,23 +11,23 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connectors.whatsapp.config import ConfigError
-from connectors.whatsapp.flask_adapter import (
+from connectors.whatsapp.adapters.flask_blueprint import (
     EXTENSION_KEY,
     create_app,
     never_500,
     whatsapp_blueprint,
 )
-from connectors.whatsapp.service import WebhookService
-from tests.adapters.conftest import (
+from connectors.whatsapp.core.config import ConfigError
+from connectors.whatsapp.sync.service import WebhookService
+from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+from tests.support.graph_server import GraphServer
+from tests.support.processes import PROJECT_ROOT, child_env
+from tests.support.sync_service import (
     Recorder,
     messages_to,
     signature_headers,
     wait_for_messages,
 )
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
-from tests.support.graph_server import GraphServer
-from tests.support.processes import PROJECT_ROOT, child_env
 from tests.support.webhooks import encode, envelope, text_message
 
 

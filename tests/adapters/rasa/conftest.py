@@ -12,11 +12,11 @@ import aiohttp
 import pytest
 from sanic import Sanic
 
-from connectors.whatsapp.client import GraphClient
-from connectors.whatsapp.config import WhatsAppConfig
-from connectors.whatsapp.events import StatusUpdate
-from connectors.whatsapp.rasa_channel import WhatsAppInput
-from connectors.whatsapp.retry import RetryPolicy
+from connectors.whatsapp.adapters.rasa_channel import WhatsAppInput
+from connectors.whatsapp.core.client import GraphClient
+from connectors.whatsapp.core.config import WhatsAppConfig
+from connectors.whatsapp.core.events import StatusUpdate
+from connectors.whatsapp.core.retry import RetryPolicy
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.sanic_server import serve

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from connectors.whatsapp.signature import sign
+from connectors.whatsapp.core.signature import sign
+from tests.adapters.rasa.conftest import RasaWhatsApp, running_rasa
 from tests.conftest import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
-from tests.rasa.conftest import RasaWhatsApp, running_rasa
 from tests.support.graph_server import GraphServer, meta_error
 from tests.support.webhooks import encode, envelope, text_message, user_message
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.whatsapp.signature import sign
+from connectors.whatsapp.core.signature import sign
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.processes import PROJECT_ROOT, RASA, child_env, free_port, running

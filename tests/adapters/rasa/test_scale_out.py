@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.rasa.conftest import RasaWhatsApp, running_rasa
+from tests.adapters.rasa.conftest import RasaWhatsApp, running_rasa
 from tests.support.graph_server import GraphServer
 from tests.support.postgres_server import PostgresServer, postgres_server
 from tests.support.redis_server import redis_server
