@@ -3,11 +3,19 @@
 The page gets live updates through server-sent events (`GET /_sandbox/events`) and acts through
 small JSON POSTs, which tests can also use directly:
 
-- `POST /_sandbox/contacts/{wa_id}/messages` `{"type": "text", "text": "oi"}` (and button_reply,
-  list_reply, location): the user sends something; the bot gets a signed webhook.
-- `POST /_sandbox/contacts/{wa_id}/media` (multipart `file`, `caption`): a photo or a file.
-- `GET /_sandbox/conversations/{wa_id}`: what was said, both ways, with statuses.
+- `POST /_sandbox/contacts/{key}/messages` `{"type": "text", "text": "oi"}` (and button_reply,
+  list_reply, location): the user sends something; the bot gets a signed webhook. `key` is the
+  contact's phone number, or its BSUID when it has no phone number.
+- `POST /_sandbox/contacts/{key}/media` (multipart `file`, `caption`): a photo or a file.
+- `POST /_sandbox/groups/{group_id}/messages` `{"member": key, "type": "text", ...}`: a member
+  writes in a group.
+- `GET /_sandbox/conversations/{key or group_id}`: what was said, both ways, with statuses.
+- `POST /_sandbox/conversations/{key or group_id}/skip` `{"hours": 25}`: time passes (the 24-hour
+  window closes; the user's next message opens it again).
+- `GET|POST /_sandbox/settings`: the window, how 131047 comes back, the rate limits.
 - `GET|POST|DELETE /_sandbox/faults`: inject throttling, 5xx or slowness (`faults.py`).
+
+docs/sandbox.md documents every route with examples.
 """
 
 import asyncio
@@ -15,16 +23,15 @@ import contextlib
 import json
 import re
 import secrets
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from .config import SimulatedContact
+from .config import WINDOW_REFUSALS, SimulatedContact, SimulatedGroup
 from .context import Sandbox, sandbox_of
 from .faults import Fault, FaultError
-from .state import ChatEntry, new_wamid
+from .state import ChatEntry, contact_json, new_wamid
 from .user_actions import ActionError, UserMessage, media_message, parse_action
 from .webhooks import inbound_message, messages_payload
 
@@ -40,9 +47,13 @@ def add_routes(app: web.Application, static_dir: Path) -> None:
     app.router.add_get("/_sandbox/state", state_snapshot)
     app.router.add_get("/_sandbox/events", events)
     app.router.add_post("/_sandbox/contacts", add_contact)
-    app.router.add_post("/_sandbox/contacts/{wa_id}/messages", user_sends)
-    app.router.add_post("/_sandbox/contacts/{wa_id}/media", user_sends_file)
-    app.router.add_get("/_sandbox/conversations/{wa_id}", conversation)
+    app.router.add_post("/_sandbox/contacts/{key}/messages", user_sends)
+    app.router.add_post("/_sandbox/contacts/{key}/media", user_sends_file)
+    app.router.add_post("/_sandbox/groups/{group_id}/messages", member_sends)
+    app.router.add_get("/_sandbox/conversations/{chat}", conversation)
+    app.router.add_post("/_sandbox/conversations/{chat}/skip", skip_time)
+    app.router.add_get("/_sandbox/settings", get_settings)
+    app.router.add_post("/_sandbox/settings", change_settings)
     app.router.add_get("/_sandbox/media/{media_id}", view_media)
     app.router.add_get("/_sandbox/faults", list_faults)
     app.router.add_post("/_sandbox/faults", add_fault)
@@ -62,13 +73,23 @@ async def _json(request: web.Request) -> Any:
         raise _bad_request("the body must be JSON") from None
 
 
-def _contact(sandbox: Sandbox, request: web.Request) -> SimulatedContact:
-    contact = sandbox.state.contacts.get(request.match_info["wa_id"])
+def _not_found(what: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=json.dumps({"error": what}), content_type="application/json")
+
+
+def _contact(sandbox: Sandbox, key: str) -> SimulatedContact:
+    contact = sandbox.state.contacts.get(key)
     if contact is None:
-        raise web.HTTPNotFound(
-            text=json.dumps({"error": "unknown contact"}), content_type="application/json"
-        )
+        raise _not_found("unknown contact")
     return contact
+
+
+def _settings_json(sandbox: Sandbox) -> dict[str, Any]:
+    return {
+        "enforce_service_window": sandbox.settings.enforce_service_window,
+        "window_refusal": sandbox.settings.window_refusal,
+        **sandbox.rates.to_json(),
+    }
 
 
 def _info(sandbox: Sandbox) -> dict[str, Any]:
@@ -80,6 +101,7 @@ def _info(sandbox: Sandbox) -> dict[str, Any]:
         "webhook_url": config.webhook_url,
         "verified": sandbox.sender.verified,
         "faults": [f.to_json() for f in sandbox.faults.pending()],
+        "settings": _settings_json(sandbox),
     }
 
 
@@ -125,54 +147,77 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def add_contact(request: web.Request) -> web.Response:
+    """`{"name", "wa_id"?, "user_id"?, "username"?}`: a phone number, a BSUID, or both.
+
+    Without either, the contact gets a random Brazilian phone number. A `username` without a
+    phone number is the 2026 user who hides their number (a BSUID is made up if none is given).
+    """
     sandbox = sandbox_of(request)
     data = await _json(request)
     if not isinstance(data, dict):
         raise _bad_request('send {"name": ..., "wa_id": ...}')
     name = str(data.get("name") or "").strip()[:60] or "New contact"
     wa_id = str(data.get("wa_id") or "").replace("+", "").replace(" ", "").replace("-", "")
-    if not wa_id:
+    user_id = str(data.get("user_id") or "").strip() or None
+    username = str(data.get("username") or "").strip().lstrip("@")[:35] or None
+    if username and not wa_id and not user_id:
+        user_id = "BR.1" + secrets.token_urlsafe(15).replace("-", "x").replace("_", "y")
+    if not wa_id and not user_id:
         wa_id = "55119" + "".join(secrets.choice("0123456789") for _ in range(8))
-    if not _WA_ID.fullmatch(wa_id):
+    if wa_id and not _WA_ID.fullmatch(wa_id):
         raise _bad_request("wa_id must be 8 to 15 digits, with the country code")
-    contact = sandbox.state.add_contact(SimulatedContact(wa_id, name))
-    return web.json_response(asdict(contact))
+    try:
+        contact = SimulatedContact(wa_id or None, name, user_id=user_id, username=username)
+    except ValueError as error:
+        raise _bad_request(str(error)) from None
+    contact = sandbox.state.add_contact(contact)
+    return web.json_response(contact_json(contact))
 
 
-def _submit(sandbox: Sandbox, contact: SimulatedContact, message: UserMessage) -> ChatEntry:
+def _submit(
+    sandbox: Sandbox,
+    contact: SimulatedContact,
+    message: UserMessage,
+    group: SimulatedGroup | None = None,
+) -> ChatEntry:
     """Record what the user sent and deliver it to the bot as Meta's webhook."""
     state = sandbox.state
-    wamid = new_wamid(contact.wa_id)
+    chat = group.group_id if group else contact.key
+    wamid = new_wamid(chat)
     now = state.clock()
     context = message.context_id
     if context is not None:
         replied = state.entries.get(context)
-        if replied is None or replied.direction != "bot":
+        if replied is None or replied.direction != "bot" or replied.chat != chat:
             context = None  # WhatsApp only quotes messages it knows
     inbound = inbound_message(
         wamid=wamid,
         wa_id=contact.wa_id,
+        user_id=contact.user_id,
+        group_id=group.group_id if group else None,
         timestamp=now,
         kind=message.kind,
         content=message.content,
         context_id=context,
         business_number=sandbox.config.display_phone_number,
     )
+    author = contact.key if group else None
     entry = state.add_entry(
-        ChatEntry(wamid, contact.wa_id, "user", message.kind, inbound, now, "sent")
+        ChatEntry(wamid, chat, "user", message.kind, inbound, now, "sent", author=author)
     )
 
     def delivered(ok: bool) -> None:
         state.set_status(wamid, "delivered" if ok else "failed")
 
-    label = f"{contact.name}: {message.kind}"
+    where = f" in {group.subject}" if group else ""
+    label = f"{contact.name}{where}: {message.kind}"
     sandbox.sender.send(messages_payload(sandbox.config, contact, inbound), label, delivered)
     return entry
 
 
 async def user_sends(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
-    contact = _contact(sandbox, request)
+    contact = _contact(sandbox, request.match_info["key"])
     try:
         message = parse_action(await _json(request))
     except ActionError as error:
@@ -181,9 +226,79 @@ async def user_sends(request: web.Request) -> web.Response:
     return web.json_response(entry.to_json())
 
 
+async def member_sends(request: web.Request) -> web.Response:
+    """A member of a group writes in it: `{"member": <contact key>, "type": ..., ...}`."""
+    sandbox = sandbox_of(request)
+    group = sandbox.state.groups.get(request.match_info["group_id"])
+    if group is None:
+        raise _not_found("unknown group")
+    action = await _json(request)
+    if not isinstance(action, dict) or action.get("member") not in group.members:
+        raise _bad_request(f"member must be one of the group's members: {list(group.members)}")
+    contact = _contact(sandbox, str(action["member"]))
+    try:
+        message = parse_action({k: v for k, v in action.items() if k != "member"})
+    except ActionError as error:
+        raise _bad_request(str(error)) from None
+    entry = _submit(sandbox, contact, message, group)
+    return web.json_response(entry.to_json())
+
+
+async def skip_time(request: web.Request) -> web.Response:
+    """`{"hours": 25}` (the default): the conversation's 24-hour window closes."""
+    sandbox = sandbox_of(request)
+    chat = request.match_info["chat"]
+    if chat not in sandbox.state.contacts and chat not in sandbox.state.groups:
+        raise _not_found("unknown conversation")
+    data = await _json(request) if request.can_read_body else {}
+    hours = data.get("hours", 25) if isinstance(data, dict) else None
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 24 * 60:
+        raise _bad_request("hours must be a number of hours, more than 0 and at most 1440")
+    entry = sandbox.state.skip_time(chat, float(hours))
+    sandbox.state.add_log("control", f"{hours:g} hours later in {chat}")
+    return web.json_response(entry.to_json())
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    return web.json_response(_settings_json(sandbox_of(request)))
+
+
+async def change_settings(request: web.Request) -> web.Response:
+    """Change any of the settings `GET /_sandbox/settings` shows; the others stay."""
+    sandbox = sandbox_of(request)
+    data = await _json(request)
+    if not isinstance(data, dict):
+        raise _bad_request("send a JSON object of settings")
+    current = _settings_json(sandbox)
+    unknown = sorted(set(data) - set(current))
+    if unknown:
+        raise _bad_request(f"unknown settings: {', '.join(unknown)}; known: {', '.join(current)}")
+    merged = current | data
+    enforce, refusal = merged["enforce_service_window"], merged["window_refusal"]
+    if not isinstance(enforce, bool):
+        raise _bad_request("enforce_service_window must be true or false")
+    if refusal not in WINDOW_REFUSALS:
+        raise _bad_request(f"window_refusal must be one of {', '.join(WINDOW_REFUSALS)}")
+    numbers = [merged[k] for k in ("throughput_per_second", "pair_interval", "pair_burst")]
+    if any(isinstance(n, bool) or not isinstance(n, int | float) for n in numbers):
+        raise _bad_request("the rate settings are numbers (0 turns one off)")
+    if not isinstance(merged["pair_burst"], int):
+        raise _bad_request("pair_burst is a whole number of messages")
+    try:
+        sandbox.rates.configure(float(numbers[0]), float(numbers[1]), int(numbers[2]))
+    except ValueError as error:
+        raise _bad_request(str(error)) from None
+    sandbox.settings.enforce_service_window = enforce
+    sandbox.settings.window_refusal = refusal
+    changed = _settings_json(sandbox)
+    sandbox.state.add_log("control", f"settings: {json.dumps(changed)}")
+    sandbox.state.publish({"type": "settings", "settings": changed})
+    return web.json_response(changed)
+
+
 async def user_sends_file(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
-    contact = _contact(sandbox, request)
+    contact = _contact(sandbox, request.match_info["key"])
     if not request.content_type.startswith("multipart/"):
         raise _bad_request("send the file as multipart/form-data")
     form = await request.post()
@@ -204,7 +319,7 @@ async def user_sends_file(request: web.Request) -> web.Response:
 
 async def conversation(request: web.Request) -> web.Response:
     sandbox = sandbox_of(request)
-    entries = sandbox.state.conversation(request.match_info["wa_id"])
+    entries = sandbox.state.conversation(request.match_info["chat"])
     return web.json_response({"messages": [e.to_json() for e in entries]})
 
 

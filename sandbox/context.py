@@ -5,10 +5,23 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .config import SandboxConfig
+from .config import SandboxConfig, WindowRefusal
 from .delivery import WebhookSender
 from .faults import FaultQueue
+from .rates import RateLimits
 from .state import SandboxState
+
+
+@dataclass(slots=True)
+class Settings:
+    """What the page or a test may change while the sandbox runs (`POST /_sandbox/settings`)."""
+
+    enforce_service_window: bool
+    window_refusal: WindowRefusal
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig) -> "Settings":
+        return cls(config.enforce_service_window, config.window_refusal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +30,8 @@ class Sandbox:
     state: SandboxState
     faults: FaultQueue
     sender: WebhookSender
+    settings: Settings
+    rates: RateLimits
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     """Signs the media download URLs, so that they cannot be guessed or extended."""
 

@@ -37,12 +37,18 @@ class BotMessageOutcome:
     """What happens to a bot message after the API accepted it."""
 
     message_id: str
-    recipient: str
+    recipient: str | None
+    """`recipient_id`: the phone number, or the group id; None for a user without a phone."""
+    recipient_user_id: str | None = None
+    group_members: tuple[str, ...] = ()
+    """For a group: `delivered` and `read` come once per member (`recipient_participant_id`)."""
     callback_data: str | None = None
     failure_code: int | None = None
     failure_details: str | None = None
     sent_only: bool = False
     """Reactions get a `sent` status only, never `delivered` or `read`."""
+    template: bool = False
+    """Templates are billable (per-message pricing), service messages are free."""
 
 
 class WebhookSender:
@@ -55,6 +61,7 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self.verified = False
+        self._problem: tuple[str, str] | None = None
 
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.config.webhook_timeout)
@@ -101,9 +108,11 @@ class WebhookSender:
         steps = ("sent",) if outcome.sent_only else ("sent", "delivered", "read")
         for status, delay in zip(steps, self.config.status_delays, strict=False):
             await asyncio.sleep(delay)
-            self._status(outcome, status)
+            members = outcome.group_members if status != "sent" else ()
+            for member in members or (None,):
+                self._status(outcome, status, member)
 
-    def _status(self, outcome: BotMessageOutcome, status: str) -> None:
+    def _status(self, outcome: BotMessageOutcome, status: str, member: str | None = None) -> None:
         failed = status == "failed"
         item = status_object(
             message_id=outcome.message_id,
@@ -114,6 +123,10 @@ class WebhookSender:
             error_details=outcome.failure_details if failed else None,
             callback_data=outcome.callback_data,
             billable=not outcome.sent_only,
+            recipient_user_id=outcome.recipient_user_id,
+            group=bool(outcome.group_members),
+            participant_id=member,
+            template=outcome.template,
         )
         error = item["errors"][0] if failed else None
         self.state.set_status(outcome.message_id, status, error)
@@ -139,6 +152,7 @@ class WebhookSender:
         for attempt, delay in enumerate(delays, start=1):
             if delay:
                 await asyncio.sleep(delay)
+            status: int | None = None
             try:
                 async with self._session.post(
                     self.config.webhook_url, data=body, headers=headers
@@ -146,22 +160,33 @@ class WebhookSender:
                     await response.read()
                     if response.status == 200:
                         self.state.add_log("webhook", f"{job.label} -> 200")
+                        self._problem = None
                         return True
+                    status = response.status
                     outcome = f"HTTP {response.status}"
             except (aiohttp.ClientError, asyncio.TimeoutError) as error:
                 outcome = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             retry = " (retrying)" if attempt < len(delays) else " (giving up)"
             self.state.add_log("webhook", f"{job.label} -> {outcome}{retry}", ok=False)
+            self._warn(f"the bot answered the webhook POST with {outcome}", post_hint(status))
         logger.warning(
             "webhook %s not delivered to %s: %s", job.label, self.config.webhook_url, outcome
         )
         return False
+
+    def _warn(self, what: str, hint: str) -> None:
+        """A WARNING in the sandbox's terminal, once per problem (not once per retry)."""
+        if (what, hint) == self._problem:
+            return
+        self._problem = (what, hint)
+        logger.warning("%s (%s): %s", what, self.config.webhook_url, hint)
 
     async def verify(self) -> bool:
         """Verify the webhook URL like Meta does when it is registered, retrying until it is up.
 
         `GET <url>?hub.mode=subscribe&hub.verify_token=...&hub.challenge=...` must answer 200 with
         the challenge echoed back (https://developers.facebook.com/docs/graph-api/webhooks/getting-started).
+        A refusal is logged as a WARNING in the terminal, with the likely fix.
         """
         assert self._session is not None
         challenge = str(secrets.randbelow(10**10))
@@ -178,7 +203,9 @@ class WebhookSender:
                     text = await response.text()
                     if response.status == 200 and text == challenge:
                         self.verified = True
+                        self._problem = None
                         self.state.add_log("verify", "webhook URL verified (hub.challenge echoed)")
+                        logger.info("the bot's webhook %s is verified", self.config.webhook_url)
                         return True
                     if response.status != 404:  # 404: the channel is not mounted yet
                         self.state.add_log(
@@ -186,9 +213,55 @@ class WebhookSender:
                             f"webhook verification failed: HTTP {response.status} {text[:80]!r}",
                             ok=False,
                         )
+                        self._warn(
+                            f"the bot refused the verification GET with HTTP {response.status}",
+                            verify_hint(response.status),
+                        )
                         return False
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                pass
+                    self._warn("the verification GET got HTTP 404", verify_hint(404))
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                self._warn(
+                    f"the bot's webhook URL is unreachable ({type(error).__name__})",
+                    f"is the bot running? Check --webhook-url; retrying for up to "
+                    f"{self.config.verify_timeout:g} s",
+                )
             await asyncio.sleep(1.0)
         self.state.add_log("verify", "the bot did not answer the verification request", ok=False)
+        logger.warning(
+            "the bot's webhook %s never answered the verification GET", self.config.webhook_url
+        )
         return False
+
+
+def post_hint(status: int | None) -> str:
+    """The likely fix for a webhook POST the bot did not answer with 200."""
+    if status is None:
+        return "nothing answers there: is the bot running, and is --webhook-url right?"
+    if status in (401, 403):
+        return (
+            "the bot refused the X-Hub-Signature-256 signature: the bot's WHATSAPP_APP_SECRET "
+            "differs from the sandbox's (--app-secret)"
+        )
+    if status == 404:
+        return "no webhook route there: check --webhook-url (Rasa: /webhooks/whatsapp/webhook)"
+    if status == 413:
+        return "the bot refused the body size"
+    if status == 503:
+        return "the bot is starting or stopping, or its queue is unavailable; the sandbox retries"
+    if status >= 500:
+        return "the bot failed while handling it; see the bot's log"
+    return "the bot refused it; see the bot's log"
+
+
+def verify_hint(status: int) -> str:
+    """The likely fix for a verification GET the bot did not answer with the challenge."""
+    if status == 403:
+        return (
+            "the bot's WHATSAPP_VERIFY_TOKEN differs from the sandbox's (--verify-token); "
+            "messages are still sent"
+        )
+    if status == 404:
+        return "no webhook route there yet: check --webhook-url (Rasa: /webhooks/whatsapp/webhook)"
+    if status == 200:
+        return "the bot answered 200 without echoing hub.challenge as the body"
+    return "see the bot's log"

@@ -11,15 +11,21 @@ Every call needs `Authorization: Bearer <access token>`; errors use Meta's envel
 import asyncio
 import hmac
 import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import NoReturn
 
 from aiohttp import web
 
+from .config import SimulatedContact, SimulatedGroup
 from .context import Sandbox, sandbox_of
 from .delivery import BotMessageOutcome
 from .errors import (
     GraphError,
     invalid_parameter,
     invalid_token,
+    invalid_value,
     missing_parameter,
     missing_token,
     unknown_object,
@@ -28,6 +34,8 @@ from .faults import Target
 from .media import check_upload, url_is_valid, url_signature
 from .state import ChatEntry, new_wamid
 from .validation import OutboundMessage, ReadReceipt, validate_request
+
+logger = logging.getLogger(__name__)
 
 VERSION = r"{version:v[0-9]+\.[0-9]+}"
 WINDOW_DETAILS = (
@@ -106,78 +114,186 @@ def _read_receipt(sandbox: Sandbox, receipt: ReadReceipt) -> web.Response:
         error = invalid_parameter(f"Message with id {receipt.message_id} was not found")
         state.add_log("api", f"POST messages (read) -> 400 {error}", ok=False)
         raise error
+    if entry.chat in state.groups:
+        # Groups take no read receipts and no typing indicators (Meta, "Groups"); the code is the
+        # sandbox's choice (see GROUP_TYPES in validation.py).
+        error = invalid_value(
+            "Read receipts and typing indicators are not supported for group messages"
+        )
+        state.add_log("api", f"POST messages (read) -> 400 {error}", ok=False)
+        raise error
     state.mark_read(entry.id)
     if receipt.typing_indicator:
-        state.set_typing(entry.wa_id, 25)
+        state.set_typing(entry.chat, 25)
     typing = " + typing indicator" if receipt.typing_indicator else ""
     state.add_log("api", f"POST messages read{typing} -> 200")
     return web.json_response({"success": True})
 
 
-def _delivery_failure(sandbox: Sandbox, message: OutboundMessage) -> tuple[int, str] | None:
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Who a valid message goes to: a contact, a group, or nobody the sandbox knows."""
+
+    chat: str | None
+    """The conversation it shows in; None when nobody would receive it."""
+    contact: SimulatedContact | None = None
+    group: SimulatedGroup | None = None
+
+
+def _target(sandbox: Sandbox, message: OutboundMessage) -> _Target:
+    state = sandbox.state
+    if message.group_id is not None:
+        group = state.groups.get(message.group_id)
+        return _Target(message.group_id if group else None, group=group)
+    if message.user_id is not None:
+        contact = state.by_user_id(message.user_id)
+    elif message.to_holds_user_id:
+        # Shown in that user's conversation as dropped, so the pitfall is visible.
+        contact = state.by_user_id(message.to)
+    else:
+        contact = state.by_phone(message.wa_id or "")
+    return _Target(contact.key if contact else None, contact=contact)
+
+
+def _refuse_outside_window(sandbox: Sandbox, message: OutboundMessage, target: _Target) -> bool:
+    """Whether Meta would refuse this free-form message for the 24-hour window."""
+    return (
+        sandbox.settings.enforce_service_window
+        and target.chat is not None
+        and message.type != "template"
+        and not sandbox.state.in_service_window(target.chat)
+    )
+
+
+def _delivery_failure(
+    sandbox: Sandbox, message: OutboundMessage, target: _Target
+) -> tuple[int, str] | None:
     """Why WhatsApp would not deliver an accepted message: reported later in a `failed` status."""
     state = sandbox.state
-    if message.wa_id not in state.contacts:
-        return 131026, f"{message.wa_id} is not a contact of the sandbox; add it in the chat page"
-    if (
-        sandbox.config.enforce_service_window
-        and message.type != "template"
-        and not state.in_service_window(message.wa_id)
-    ):
+    if target.chat is None:
+        what = "group" if message.group_id is not None else "contact"
+        return 131026, f"{message.to} is not a {what} of the sandbox; add it in the chat page"
+    if _refuse_outside_window(sandbox, message, target):
         return 131047, WINDOW_DETAILS
     for kind in ("image", "audio", "video", "document", "sticker"):
         media_id = message.body.get(kind, {}).get("id") if message.type == kind else None
         if media_id is not None and media_id not in state.media:
             return 131053, f"Media with id {media_id} was not found"
     if message.type == "reaction":
-        target = message.body["reaction"]["message_id"]
-        if target not in state.entries:
-            return 131009, f"Message with id {target} was not found"
+        reacted = message.body["reaction"]["message_id"]
+        if reacted not in state.entries:
+            return 131009, f"Message with id {reacted} was not found"
     return None
 
 
-def _accept_message(sandbox: Sandbox, message: OutboundMessage) -> web.Response:
+def _refuse(
+    sandbox: Sandbox, message: OutboundMessage, error: GraphError, chat: str | None
+) -> NoReturn:
+    """Log a send refused at once and show it in the conversation, then raise Meta's error."""
     state = sandbox.state
-    wamid = new_wamid(message.wa_id)
-    failure = _delivery_failure(sandbox, message)
-    if message.wa_id in state.contacts:
-        status = "accepted" if failure is None else "failed"
-        error = None if failure is None else {"code": failure[0], "details": failure[1]}
+    state.add_log(
+        "api", f"POST messages {message.type} to {message.to} -> {error.status} {error}", ok=False
+    )
+    if chat is not None:
         state.add_entry(
             ChatEntry(
-                wamid,
-                message.wa_id,
+                f"refused.{secrets.token_hex(8)}",
+                chat,
                 "bot",
                 message.type,
                 message.body,
                 state.clock(),
-                status,
-                error,
+                "refused",
+                {"code": error.code, "title": error.message, "details": error.details},
             )
         )
+    raise error
+
+
+def _accept_message(sandbox: Sandbox, message: OutboundMessage) -> web.Response:
+    state = sandbox.state
+    target = _target(sandbox, message)
+    try:
+        sandbox.rates.check(target.chat or message.to, state.clock())
+    except GraphError as limited:
+        _refuse(sandbox, message, limited, None)
+    if sandbox.settings.window_refusal == "http" and _refuse_outside_window(
+        sandbox, message, target
+    ):
+        _refuse(
+            sandbox,
+            message,
+            GraphError(131047, "(#131047) Re-engagement message", details=WINDOW_DETAILS),
+            target.chat,
+        )
+    wamid = new_wamid(target.chat or message.to)
+    if message.to_holds_user_id:
+        return _drop(sandbox, message, target, wamid)
+    failure = _delivery_failure(sandbox, message, target)
+    if target.chat is not None:
+        status = "accepted" if failure is None else "failed"
+        problem = None if failure is None else {"code": failure[0], "details": failure[1]}
+        entry = ChatEntry(
+            wamid, target.chat, "bot", message.type, message.body, state.clock(), status, problem
+        )
+        state.add_entry(entry)
+    contact = target.contact
     sandbox.sender.follow(
         BotMessageOutcome(
             message_id=wamid,
-            recipient=message.wa_id,
+            recipient=contact.wa_id if contact else (message.group_id or message.wa_id),
+            recipient_user_id=contact.user_id if contact else message.user_id,
+            group_members=target.group.members if target.group else (),
             callback_data=message.callback_data,
             failure_code=None if failure is None else failure[0],
             failure_details=None if failure is None else failure[1],
             sent_only=message.type == "reaction",
+            template=message.type == "template",
         )
     )
     note = "" if failure is None else f" (will fail: #{failure[0]})"
     state.add_log(
-        "api", f"POST messages {message.type} to {message.wa_id} -> 200{note}", ok=failure is None
+        "api", f"POST messages {message.type} to {message.to} -> 200{note}", ok=failure is None
     )
+    return _sent(message, wamid, contact)
+
+
+def _drop(sandbox: Sandbox, message: OutboundMessage, target: _Target, wamid: str) -> web.Response:
+    """A BSUID in `to`: Meta answers 200 with a message id, and the message never arrives."""
+    state = sandbox.state
+    details = (
+        f"{message.to!r} is a business-scoped user id in `to`: WhatsApp answers 200 and drops "
+        "the message silently. Send to a BSUID with `recipient`."
+    )
+    if target.chat is not None:
+        state.add_entry(
+            ChatEntry(
+                wamid,
+                target.chat,
+                "bot",
+                message.type,
+                message.body,
+                state.clock(),
+                "dropped",
+                {"code": None, "title": "Silently dropped", "details": details},
+            )
+        )
+    state.add_log("api", f"POST messages {message.type} -> 200, then dropped: {details}", ok=False)
+    logger.warning("message %s dropped: %s", wamid, details)
+    return _sent(message, wamid, None)
+
+
+def _sent(message: OutboundMessage, wamid: str, contact: SimulatedContact | None) -> web.Response:
     result: dict[str, object] = {"id": wamid}
     if message.type == "template":
         result["message_status"] = "accepted"
+    answer: dict[str, object] = {"input": message.to}
+    if message.wa_id is not None:
+        answer["wa_id"] = message.wa_id
+    elif message.user_id is not None:
+        answer["user_id"] = message.user_id
     return web.json_response(
-        {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": message.to, "wa_id": message.wa_id}],
-            "messages": [result],
-        }
+        {"messaging_product": "whatsapp", "contacts": [answer], "messages": [result]}
     )
 
 

@@ -13,10 +13,11 @@ from aiohttp import web
 
 from . import chat, graph
 from .config import SandboxConfig
-from .context import SANDBOX, Sandbox
+from .context import SANDBOX, Sandbox, Settings
 from .delivery import WebhookSender
 from .errors import GraphError
 from .faults import FaultQueue
+from .rates import RateLimits
 from .state import SandboxState
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ async def graph_errors(request: web.Request, handler: Handler) -> web.StreamResp
 def create_app(config: SandboxConfig | None = None) -> web.Application:
     """A ready-to-run sandbox; webhook delivery starts and stops with the application."""
     config = config or SandboxConfig()
-    state = SandboxState(config.contacts)
-    sandbox = Sandbox(config, state, FaultQueue(), WebhookSender(config, state))
+    state = SandboxState(config.contacts, config.groups)
+    rates = RateLimits(config.throughput_per_second, config.pair_interval, config.pair_burst)
+    sender = WebhookSender(config, state)
+    sandbox = Sandbox(config, state, FaultQueue(), sender, Settings.from_config(config), rates)
     app = web.Application(middlewares=[graph_errors], client_max_size=MAX_REQUEST_BYTES)
     app[SANDBOX] = sandbox
     graph.add_routes(app)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from .config import SimulatedContact
+from .config import SimulatedContact, SimulatedGroup
 
-Direction = Literal["user", "bot"]
+Direction = Literal["user", "bot", "system"]
 Event = dict[str, Any]
 
 USER_STATUSES = ("sent", "delivered", "read")
@@ -24,10 +24,14 @@ USER_STATUSES = ("sent", "delivered", "read")
 
 @dataclass(frozen=True, slots=True)
 class ChatEntry:
-    """One message of a conversation, from the user (a webhook) or from the bot (an API call)."""
+    """One message of a conversation, from the user (a webhook) or from the bot (an API call).
+
+    A `system` entry is a note of the sandbox itself in the conversation ("25 hours later").
+    """
 
     id: str
-    wa_id: str
+    chat: str
+    """The conversation: a contact's key (phone number, else BSUID) or a group id."""
     direction: Direction
     type: str
     content: Mapping[str, Any]
@@ -35,6 +39,8 @@ class ChatEntry:
     timestamp: float
     status: str
     error: Mapping[str, Any] | None = None
+    author: str | None = None
+    """In a group, the key of the member who wrote (user entries only)."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -70,9 +76,10 @@ class LogItem:
     ok: bool = True
 
 
-def new_wamid(wa_id: str) -> str:
+def new_wamid(chat: str) -> str:
     """A message id shaped like Meta's ("wamid." followed by base64-ish characters)."""
-    return f"wamid.HBgN{wa_id}FQIAERgS{secrets.token_hex(10).upper()}AA=="
+    digits = "".join(c for c in chat if c.isalnum())[:15]
+    return f"wamid.HBgN{digits}FQIAERgS{secrets.token_hex(10).upper()}AA=="
 
 
 class SandboxState:
@@ -81,11 +88,13 @@ class SandboxState:
     def __init__(
         self,
         contacts: Iterable[SimulatedContact],
+        groups: Iterable[SimulatedGroup] = (),
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
-        self.contacts: dict[str, SimulatedContact] = {c.wa_id: c for c in contacts}
+        self.contacts: dict[str, SimulatedContact] = {c.key: c for c in contacts}
+        self.groups: dict[str, SimulatedGroup] = {g.group_id: g for g in groups}
         self.entries: dict[str, ChatEntry] = {}
         self.media: dict[str, MediaItem] = {}
         self.last_user_message: dict[str, float] = {}
@@ -121,7 +130,8 @@ class SandboxState:
         now = self.clock()
         return {
             "type": "snapshot",
-            "contacts": [asdict(c) for c in self.contacts.values()],
+            "contacts": [contact_json(c) for c in self.contacts.values()],
+            "groups": [asdict(g) for g in self.groups.values()],
             "messages": [e.to_json() for e in self.entries.values()],
             "typing": [wa_id for wa_id, until in self.typing_until.items() if until > now],
             "log": [asdict(item) for item in self.log],
@@ -130,21 +140,51 @@ class SandboxState:
     # --- contacts and messages
 
     def add_contact(self, contact: SimulatedContact) -> SimulatedContact:
-        self.contacts[contact.wa_id] = contact
-        self.publish({"type": "contact", "contact": asdict(contact)})
+        self.contacts[contact.key] = contact
+        self.publish({"type": "contact", "contact": contact_json(contact)})
         return contact
+
+    def by_phone(self, wa_id: str) -> SimulatedContact | None:
+        contact = self.contacts.get(wa_id)
+        return contact if contact is not None and contact.wa_id == wa_id else None
+
+    def by_user_id(self, user_id: str) -> SimulatedContact | None:
+        contact = self.contacts.get(user_id)
+        if contact is not None and contact.user_id == user_id:
+            return contact
+        return next((c for c in self.contacts.values() if c.user_id == user_id), None)
 
     def add_entry(self, entry: ChatEntry) -> ChatEntry:
         self.entries[entry.id] = entry
         if entry.direction == "user":
-            self.last_user_message[entry.wa_id] = entry.timestamp
-        else:
-            self.typing_until.pop(entry.wa_id, None)
+            self.last_user_message[entry.chat] = entry.timestamp
+        elif entry.direction == "bot":
+            self.typing_until.pop(entry.chat, None)
         self.publish({"type": "message", "message": entry.to_json()})
         return entry
 
-    def conversation(self, wa_id: str) -> list[ChatEntry]:
-        return [e for e in self.entries.values() if e.wa_id == wa_id]
+    def conversation(self, chat: str) -> list[ChatEntry]:
+        return [e for e in self.entries.values() if e.chat == chat]
+
+    def skip_time(self, chat: str, hours: float) -> ChatEntry:
+        """Make the conversation's last user message `hours` older, as if that much time passed.
+
+        Only the 24-hour window sees it (nothing else in the sandbox depends on the clock of one
+        conversation); a new message from the user opens the window again.
+        """
+        last = self.last_user_message.get(chat)
+        if last is not None:
+            self.last_user_message[chat] = last - hours * 3600
+        note = ChatEntry(
+            f"skip.{secrets.token_hex(8)}",
+            chat,
+            "system",
+            "time_skip",
+            {"hours": hours},
+            self.clock(),
+            "shown",
+        )
+        return self.add_entry(note)
 
     def set_status(
         self, message_id: str, status: str, error: Mapping[str, Any] | None = None
@@ -166,7 +206,7 @@ class SandboxState:
             return []
         changed = []
         for entry in list(self.entries.values()):
-            same_user = entry.direction == "user" and entry.wa_id == target.wa_id
+            same_user = entry.direction == "user" and entry.chat == target.chat
             if same_user and entry.status != "read" and entry.timestamp <= target.timestamp:
                 self.set_status(entry.id, "read")
                 changed.append(entry.id)
@@ -174,12 +214,13 @@ class SandboxState:
                 break
         return changed
 
-    def set_typing(self, wa_id: str, seconds: float) -> None:
-        self.typing_until[wa_id] = self.clock() + seconds
-        self.publish({"type": "typing", "wa_id": wa_id, "seconds": seconds})
+    def set_typing(self, chat: str, seconds: float) -> None:
+        self.typing_until[chat] = self.clock() + seconds
+        self.publish({"type": "typing", "chat": chat, "seconds": seconds})
 
-    def in_service_window(self, wa_id: str, window: float = 24 * 3600) -> bool:
-        last = self.last_user_message.get(wa_id)
+    def in_service_window(self, chat: str, window: float = 24 * 3600) -> bool:
+        """Whether the user (or a member of the group) wrote less than 24 hours ago."""
+        last = self.last_user_message.get(chat)
         return last is not None and self.clock() - last < window
 
     def reset(self) -> None:
@@ -202,6 +243,10 @@ class SandboxState:
         item = LogItem(self.clock(), kind, text, ok)
         self.log.append(item)
         self.publish({"type": "log", "item": asdict(item)})
+
+
+def contact_json(contact: SimulatedContact) -> dict[str, Any]:
+    return {**asdict(contact), "key": contact.key}
 
 
 def _rank(status: str) -> int:

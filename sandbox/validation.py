@@ -10,6 +10,14 @@ Sources, per message type: https://developers.facebook.com/docs/whatsapp/cloud-a
 reactions, templates) and mark-as-read / typing indicators
 (https://developers.facebook.com/docs/whatsapp/cloud-api/typing-indicators).
 Lengths are counted in code points.
+
+Public, stable API (the whole suite uses it as its one message-validity oracle):
+- `validate_request(body)`: a `ReadReceipt` or an `OutboundMessage`, or the `GraphError` Meta
+  would answer (code, message, details, HTTP status);
+- `message_problem(body)`: the same verdict as text, or None when the body is valid;
+- `OutboundMessage`, `ReadReceipt`, and the sets `MESSAGE_TYPES`, `GROUP_TYPES`.
+Rules that need the sandbox's state (unknown recipients, the 24-hour window, rate limits, read
+receipts for group messages) are the Graph routes' (`graph.py`), not this module's.
 """
 
 import re
@@ -19,7 +27,8 @@ from typing import Any
 
 from connectors.whatsapp.core import limits
 
-from .errors import invalid_parameter, invalid_value, missing_parameter
+from .config import BSUID
+from .errors import GraphError, invalid_parameter, invalid_value, missing_parameter
 
 MESSAGE_TYPES = frozenset(
     {
@@ -37,6 +46,11 @@ MESSAGE_TYPES = frozenset(
     }
 )
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+GROUP_TYPES = frozenset({"text", "template"} | MEDIA_TYPES)
+"""What a group takes (https://developers.facebook.com/docs/whatsapp/cloud-api/groups/
+groups-messaging): no interactive, location, contacts or reaction messages. Meta's page names no
+error code for a refused type; the sandbox answers 131009 (parameter value not valid), and Meta
+reports unsupported group content in webhooks as 130501."""
 CAPTIONED_MEDIA = frozenset({"image", "video", "document"})
 INTERACTIVE_TYPES = frozenset(
     {
@@ -71,15 +85,24 @@ class ReadReceipt:
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A valid message body, with what the sandbox needs to deliver it."""
+    """A valid message body, with what the sandbox needs to deliver it.
+
+    Exactly one way of addressing is set: `wa_id` (a phone number in `to`), `user_id` (a BSUID in
+    `recipient`), `group_id` (`recipient_type: "group"`, `to: <group id>`), or
+    `to_holds_user_id` (a BSUID put in `to`, which Meta accepts with a 200 and then silently
+    drops: https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids).
+    """
 
     to: str
-    """As given in the body, for the `contacts[].input` of the answer."""
-    wa_id: str
+    """As given in the body (`to`, or `recipient`), for the `contacts[].input` of the answer."""
+    wa_id: str | None
     type: str
     body: JSON
     reply_to: str | None
     callback_data: str | None
+    user_id: str | None = None
+    group_id: str | None = None
+    to_holds_user_id: bool = False
 
 
 def validate_request(body: object) -> ReadReceipt | OutboundMessage:
@@ -108,27 +131,65 @@ def _read_receipt(body: JSON) -> ReadReceipt:
     return ReadReceipt(message_id=message_id or "", typing_indicator=typing is not None)
 
 
-def _message(body: JSON) -> OutboundMessage:
+def message_problem(body: object) -> str | None:
+    """Why the Cloud API would refuse this messages-endpoint body, or None if it would take it.
+
+    The text is the error Meta would answer ("(#100) Invalid parameter: Param text['body'] must be
+    at most 4096 characters long (4097 given)"), for test assertions that name the problem.
+    """
+    try:
+        validate_request(body)
+    except GraphError as error:
+        return str(error)
+    return None
+
+
+def _address(body: JSON) -> tuple[str, str | None, str | None, str | None, bool]:
+    """(input, wa_id, user_id, group_id, to_holds_user_id) of a message body."""
     recipient_type = body.get("recipient_type", "individual")
-    if recipient_type != "individual":
-        raise invalid_parameter(
-            f"Param recipient_type {recipient_type!r} is not supported by the sandbox "
-            "(only 'individual')"
-        )
-    to = body.get("to")
-    if to is None:
-        if "recipient" in body:
-            raise invalid_parameter("The sandbox addresses users by phone number (`to`) only")
-        raise missing_parameter("to")
-    if not isinstance(to, str):
+    if recipient_type not in ("individual", "group"):
+        raise invalid_parameter("Param recipient_type must be one of {individual, group}")
+    to, recipient = body.get("to"), body.get("recipient")
+    if to is not None and not isinstance(to, str):
         raise invalid_parameter("Param to must be a string")
+    if recipient is not None and not isinstance(recipient, str):
+        raise invalid_parameter("Param recipient must be a string")
+    if recipient_type == "group":
+        if recipient is not None:
+            raise invalid_parameter("A group is addressed with `to: <group id>`, not `recipient`")
+        if not to or not to.strip():
+            raise missing_parameter("to")
+        return to, None, None, to, False
+    if to is not None and recipient is not None:
+        # Meta's page does not say which one wins: the sandbox refuses the ambiguity.
+        raise invalid_parameter("Use either `to` (a phone number) or `recipient` (a BSUID)")
+    if recipient is not None:
+        if not BSUID.fullmatch(recipient):
+            raise invalid_parameter(
+                f"Param recipient {recipient!r} is not a business-scoped user id"
+            )
+        return recipient, None, recipient, None, False
+    if to is None:
+        raise missing_parameter("to")
+    if BSUID.fullmatch(to):
+        return to, None, None, None, True  # accepted, and silently dropped (as Meta does)
     wa_id = _NOT_DIGIT.sub("", to)
     if not wa_id.isdigit() or not 7 <= len(wa_id) <= 15:
         raise invalid_parameter(f"Param to {to!r} is not a valid phone number")
+    return to, wa_id, None, None, False
+
+
+def _message(body: JSON) -> OutboundMessage:
+    to, wa_id, user_id, group_id, to_holds_user_id = _address(body)
     kind = body.get("type", "text")
     if kind not in MESSAGE_TYPES:
         allowed = ", ".join(sorted(t.upper() for t in MESSAGE_TYPES))
         raise invalid_parameter(f"Param type must be one of {{{allowed}}} - got {kind!r}")
+    if group_id is not None and kind not in GROUP_TYPES:
+        raise invalid_value(
+            f"Message type {kind} is not supported for groups: a group takes text, media and "
+            "template messages only"
+        )
     if kind not in body:
         raise missing_parameter(kind)
     if kind == "contacts":
@@ -152,6 +213,9 @@ def _message(body: JSON) -> OutboundMessage:
         body=body,
         reply_to=reply_to,
         callback_data=callback,
+        user_id=user_id,
+        group_id=group_id,
+        to_holds_user_id=to_holds_user_id,
     )
 
 

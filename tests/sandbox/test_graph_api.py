@@ -96,8 +96,9 @@ async def test_a_reaction_only_gets_sent(sandbox: Sandbox, bot: FakeBot) -> None
 
 
 async def test_outside_the_service_window_the_message_fails_with_131047(
-    sandbox: Sandbox, bot: FakeBot
+    make_sandbox: SandboxFactory, bot: FakeBot
 ) -> None:
+    sandbox = await make_sandbox(window_refusal="status")
     status, body = await sandbox.send(TEXT)
     assert status == 200  # Meta accepts, then reports the failure in a status webhook
     wamid = body["messages"][0]["id"]

@@ -296,7 +296,7 @@ def test_contacts_need_a_formatted_name() -> None:
         ({"messaging_product": "whatsapp", "to": TO, "text": "hi"}, "text"),
         ({"messaging_product": "whatsapp", "to": TO, "text": {"body": 5}}, "text['body']"),
         ({"messaging_product": "whatsapp", "to": TO, "text": {"body": "  "}}, "text['body']"),
-        (message("text", {"body": "hi"}, recipient_type="group"), "recipient_type"),
+        (message("text", {"body": "hi"}, recipient_type="broadcast"), "recipient_type"),
         ([1, 2], "JSON object"),
     ],
 )
