@@ -1,11 +1,22 @@
 """The domain and the actions agree, and the domain's responses fit WhatsApp."""
 
 import copy
+import re
+from typing import Any
 
+import yaml
 from rasa_sdk.executor import ActionExecutor
 
 from connectors.whatsapp import limits
+from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.inbound import DEFAULT_INTENTS, to_bot_input
+from connectors.whatsapp.core.parsing import parse_webhook
 from tests.bot.turns import DOMAIN, assert_label, assert_sendable, parse_like_rasa
+from tests.core.fixtures import fixture_names, load_fixture
+from tests.support.processes import PROJECT_ROOT
+
+OPT_OUT_INTENT = "whatsapp_opt_out"
+"""What the channel sends when a user writes an opt-out keyword (STOP, PARAR, SAIR)."""
 
 
 def test_the_action_server_registers_every_domain_action() -> None:
@@ -44,7 +55,47 @@ def test_whatsapp_variations_are_valid_cloud_api_bodies() -> None:
         for variation in variations
         if variation.get("channel") == "whatsapp"
     ]
-    assert [name for name, _ in whatsapp_only] == ["utter_pedir_localizacao"]
+    assert [name for name, _ in whatsapp_only] == ["utter_pedir_localizacao", "utter_lembrete"]
     for name, variation in whatsapp_only:
         assert_sendable(variation["custom"])
         assert any(not v.get("channel") for v in DOMAIN.responses[name]), "no fallback"
+
+
+def readme_domain_snippet() -> dict[str, Any]:
+    """The domain snippet that README's "Use it in your Rasa bot" tells users to copy."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- domain-snippet:.*?-->\s*```yaml\n(.*?)```", readme, re.DOTALL)
+    assert match, "README lost its domain snippet"
+    snippet: dict[str, Any] = yaml.safe_load(match.group(1))
+    return snippet
+
+
+def channel_entities() -> set[str]:
+    """Every entity the channel puts in an intent trigger, over every recorded webhook."""
+    found: set[str] = set()
+    for name in fixture_names():
+        for event in parse_webhook(load_fixture(name)):
+            if not isinstance(event, InboundMessage):
+                continue
+            bot_input = to_bot_input(event)
+            if bot_input is None or not bot_input.text.startswith("/whatsapp_"):
+                continue
+            found |= {entity["entity"] for entity in parse_like_rasa(bot_input.text)["entities"]}
+    return found
+
+
+def test_readme_domain_snippet_declares_what_the_channel_sends() -> None:
+    snippet = readme_domain_snippet()
+    defaults = {intent for intent in DEFAULT_INTENTS.values() if intent}
+
+    assert set(snippet["intents"]) == defaults | {OPT_OUT_INTENT}
+    sent = channel_entities()
+    assert {"latitude", "media_id", "voice", "filename", "contact_name", "item_count"} <= sent
+    assert sent <= set(snippet["entities"])
+
+
+def test_the_sample_domain_declares_the_readme_snippet() -> None:
+    snippet = readme_domain_snippet()
+
+    assert set(snippet["intents"]) <= set(DOMAIN.intents)
+    assert set(snippet["entities"]) <= set(DOMAIN.entities)
