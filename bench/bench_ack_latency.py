@@ -36,6 +36,7 @@ from connectors.whatsapp.core.client import GraphClient
 from connectors.whatsapp.core.config import WhatsAppConfig
 from connectors.whatsapp.core.events import InboundMessage
 from connectors.whatsapp.core.inbound import to_bot_input
+from connectors.whatsapp.core.outbound import Outbound
 from connectors.whatsapp.core.parsing import InvalidWebhook, parse_webhook_body
 from connectors.whatsapp.core.signature import (
     SIGNATURE_HEADER,
@@ -117,7 +118,9 @@ class AnswerAfterBotInput(InputChannel):  # type: ignore[misc]  # Rasa is untype
                 bot_input = to_bot_input(event)
                 if bot_input is None:
                     continue
-                output = WhatsAppOutput(self.client, event.business.phone_number_id)
+                output = WhatsAppOutput(
+                    Outbound(self.client, default_phone_number_id=event.business.phone_number_id)
+                )
                 await on_new_message(
                     UserMessage(
                         bot_input.text,

@@ -173,7 +173,7 @@ def test_button_titles_are_fitted_to_20_and_kept_unique(caplog: pytest.LogCaptur
 
 def test_buttons_without_text_get_the_default_body() -> None:
     [body] = render({"buttons": buttons(2)})
-    assert interactive(body)["body"]["text"] == "Choose an option"
+    assert interactive(body)["body"]["text"] == "Escolha uma opção"
     options = RenderOptions(empty_body="Escolha uma opção")
     [body] = render({"text": None, "buttons": buttons(2)}, options)
     assert interactive(body)["body"]["text"] == "Escolha uma opção"
@@ -229,7 +229,7 @@ def test_payload_whitespace_is_trimmed_with_a_warning(caplog: pytest.LogCaptureF
 def test_four_to_ten_buttons_become_a_list(count: int) -> None:
     [body] = render({"text": "Choose a day", "buttons": buttons(count)})
     assert interactive(body)["body"]["text"] == "Choose a day"
-    assert interactive(body)["action"]["button"] == "Choose"
+    assert interactive(body)["action"]["button"] == "Opções"
     assert [(row["id"], row["title"]) for row in rows(body)] == [
         (b["payload"], b["title"]) for b in buttons(count)
     ]
@@ -283,7 +283,7 @@ def test_more_than_ten_buttons_become_several_lists(
     assert len(bodies) == lists
     assert interactive(bodies[0])["body"]["text"] == "Pick a city"
     assert [interactive(body)["body"]["text"] for body in bodies[1:]] == [
-        f"More options ({index}/{lists})" for index in range(2, lists + 1)
+        f"Mais opções ({index}/{lists})" for index in range(2, lists + 1)
     ]
     ids = [row["id"] for body in bodies for row in rows(body)]
     assert ids == [b["payload"] for b in buttons(count)]

@@ -70,7 +70,7 @@ def test_the_webhook_is_answered_before_the_backend_finishes(
     assert answer.status == 200
     assert time.monotonic() - started < 0.5
     assert recorder.entered.wait(5)
-    assert service.health()["pending"] == 1
+    assert service.health().body["pending"] == 1
     assert messages_to(graph, "5511900000103") == []
     recorder.release()
     wait_for_messages(graph, "5511900000103", 1)
@@ -88,7 +88,7 @@ def test_redeliveries_from_several_threads_reach_the_backend_once(
     assert service.join(10)
     assert recorder.texts == ["uma vez"]
     assert len(messages_to(graph, "5511900000104")) == 1
-    assert service.health()["duplicates"] == 7
+    assert service.health().body["duplicates"] == 7
 
 
 def test_statuses_never_reach_the_backend(service: WebhookService, recorder: Recorder) -> None:
@@ -102,7 +102,7 @@ def test_statuses_never_reach_the_backend(service: WebhookService, recorder: Rec
     delivered = {**failed, "id": "wamid.OUT2", "status": "delivered", "errors": []}
     assert service.receive(post(encode(envelope(statuses=[failed, delivered])))).status == 200
     assert service.join(10)
-    health = service.health()
+    health = service.health().body
     assert recorder.inputs == []
     assert (health["statuses"], health["failed_statuses"], health["delivered"]) == (2, 1, 0)
 
@@ -198,7 +198,7 @@ def test_a_send_failure_is_logged_with_its_code_and_the_next_answer_still_goes(
     with make_service(graph, backend, mark_as_read=False) as service:
         service.receive(text_post("5511900000112", "oi"))
         assert service.join(10)
-        health = service.health()
+        health = service.health().body
     assert [m["text"]["body"] for m in graph.sent_messages] == ["primeira", "segunda"]
     assert (health["send_failures"], health["answers_sent"]) == (1, 1)
     [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -218,7 +218,7 @@ def test_a_failing_backend_is_logged_and_the_next_message_is_answered(
         service.receive(text_post("5511900000113", "quebra"))
         service.receive(text_post("5511900000113", "depois"))
         wait_for_messages(graph, "5511900000113", 1)
-        assert service.health()["backend_failures"] == 1
+        assert service.health().body["backend_failures"] == 1
     assert "backend bug" in caplog.text
 
 
@@ -236,7 +236,7 @@ def test_close_finishes_accepted_messages_then_refuses_with_503(
     ]
     late = service.receive(text_post("5511900000114", "tarde"))
     assert late.status == 503  # Meta redelivers it to a process that is running
-    assert service.health()["status"] == "closed"
+    assert service.health().body["status"] == "closed"
     assert service.receive(post(b"{}", {})).status == 401  # still checked first
     assert service.close() is True  # idempotent
 
@@ -262,7 +262,7 @@ def test_verification(service: WebhookService) -> None:
 
 
 def test_health_reports_the_backend_and_counters(service: WebhookService) -> None:
-    health = service.health()
+    health = service.health().body
     assert health["status"] == "ok"
     assert health["backend"] == "tests.support.sync_service:Recorder"
     assert health["pending"] == 0

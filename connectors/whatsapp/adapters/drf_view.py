@@ -39,13 +39,13 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from connectors.whatsapp.core.config import ConfigError
-from connectors.whatsapp.core.limits import WEBHOOK_MAX_BODY_BYTES
+from connectors.whatsapp.core.importing import import_object
 from connectors.whatsapp.core.webhook import (
+    PAYLOAD_TOO_LARGE,
     TEMPORARILY_UNAVAILABLE,
     WebhookRequest,
     WebhookResponse,
 )
-from connectors.whatsapp.sync.backends import import_object
 from connectors.whatsapp.sync.service import WebhookService
 
 logger = logging.getLogger(__name__)
@@ -148,15 +148,11 @@ class WhatsAppWebhookView(_MetaFacingView):
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         service = self.get_service()
-        length = request.META.get("CONTENT_LENGTH")
-        if length and length.isdigit() and int(length) > WEBHOOK_MAX_BODY_BYTES:
-            logger.warning("Webhook refused: Content-Length %s is over the limit.", length)
-            return to_django_response(WebhookResponse(413, "payload too large"))
         try:
             body = request.body  # the raw bytes, before any parser
         except RequestDataTooBig:
             logger.warning("Webhook refused: body over DATA_UPLOAD_MAX_MEMORY_SIZE.")
-            return to_django_response(WebhookResponse(413, "payload too large"))
+            return to_django_response(PAYLOAD_TOO_LARGE)
         return to_django_response(service.receive(to_webhook_request(request, body)))
 
 
@@ -164,5 +160,5 @@ class WhatsAppHealthView(_MetaFacingView):
     """`GET`: the service's status and counters; 503 unless its loop answers."""
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> JsonResponse:
-        status = self.get_service().health()
-        return JsonResponse(status, status=200 if status.get("status") == "ok" else 503)
+        report = self.get_service().health()
+        return JsonResponse(report.body, status=report.status_code)

@@ -98,19 +98,14 @@ def whatsapp_blueprint(
     @blueprint.post("/webhook")
     @never_500
     def receive() -> Response:
-        length = request.content_length
-        if length is not None and length > WEBHOOK_MAX_BODY_BYTES:
-            # Refused from the header alone, before reading (the core would refuse it too).
-            logger.warning("Webhook refused: Content-Length %d is over the limit.", length)
-            return to_flask_response(WebhookResponse(413, "payload too large"))
         return to_flask_response(service.receive(to_webhook_request()))
 
     @blueprint.get("/health")
     @never_500
     def health() -> Response:
-        status = service.health()
-        answer = jsonify(status)
-        answer.status_code = 200 if status.get("status") == "ok" else 503
+        report = service.health()
+        answer = jsonify(report.body)
+        answer.status_code = report.status_code
         return answer
 
     return blueprint

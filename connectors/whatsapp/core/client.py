@@ -41,6 +41,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from connectors.whatsapp.core import defaults
 from connectors.whatsapp.core.errors import (
     GraphAPIError,
     GraphTransportError,
@@ -53,8 +54,8 @@ from connectors.whatsapp.core.retry import RetryPolicy, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_VERSION = "v23.0"
-DEFAULT_BASE_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = defaults.API_VERSION
+DEFAULT_BASE_URL = defaults.API_BASE_URL
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5, sock_read=10)
 """For API calls: small JSON bodies, so a slow answer is a failed one. Half the retry budget
 (20 s), so that a call that times out is retried at least once."""

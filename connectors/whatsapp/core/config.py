@@ -6,28 +6,38 @@ environment. Any key missing from credentials.yml falls back to its `WHATSAPP_*`
 its default. Every key is documented in the README ("Configuration").
 """
 
+import difflib
 import json
+import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from connectors.whatsapp.core import defaults
+from connectors.whatsapp.core.events import MessageKind
+from connectors.whatsapp.core.inbound import intent_names
 from connectors.whatsapp.core.rendering import RenderOptions
 
-DEFAULT_API_VERSION = "v23.0"
-"""Graph API version used when none is configured (supported by Meta until 2027)."""
-DEFAULT_API_BASE_URL = "https://graph.facebook.com"
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_VERSION = defaults.API_VERSION
+DEFAULT_API_BASE_URL = defaults.API_BASE_URL
 
 DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600
 """Meta redelivers an unacknowledged webhook for up to 7 days; remember message ids that long."""
 DEFAULT_DEDUP_MAX_ENTRIES = 100_000
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-DEFAULT_EMPTY_BODY = "Escolha uma opção"
-DEFAULT_MORE_OPTIONS = "Mais opções ({index}/{total})"
+DEFAULT_EMPTY_BODY = defaults.EMPTY_BODY
+DEFAULT_MORE_OPTIONS = defaults.MORE_OPTIONS_BODY
 
 ENV_PREFIX = "WHATSAPP_"
+OTHER_ENV_SETTINGS = frozenset(
+    {"BACKEND", "RASA_URL", "RASA_TIMEOUT", "RASA_APOLOGY", "SERVICE", "INPUT_CHANNEL"}
+)
+"""`WHATSAPP_*` variables read by other parts (the sync answer backends, the DRF view)."""
 
 _REQUIRED = ("access_token", "phone_number_id", "verify_token")
 _TRUE = {"1", "true", "yes", "on"}
@@ -65,7 +75,7 @@ class WhatsAppConfig:
     """Send a captioned photo's caption as the text instead of the `/whatsapp_image` intent."""
     status_hook: str | None = None
     """Import path ("package.module.function") of a callable given every failed status."""
-    list_button_label: str = "Opções"
+    list_button_label: str = defaults.LIST_BUTTON_LABEL
     """Label of the button that opens a list (at most 20 characters)."""
     empty_body: str = DEFAULT_EMPTY_BODY
     """Body of buttons the bot sent without text (Meta requires one)."""
@@ -85,6 +95,7 @@ class WhatsAppConfig:
         """
         values = dict(values or {})
         env = environ or {}
+        _check_known_keys(cls, values, env)
 
         def raw(key: str) -> Any:
             value = values.get(key)
@@ -159,7 +170,13 @@ class WhatsAppConfig:
             isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in intents.items()
         ):
             raise ConfigError("'intents' must map message kinds to intent names (or null)")
-        list_button_label = text("list_button_label", "Opções") or "Opções"
+        try:
+            intent_names(intents)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        list_button_label = (
+            text("list_button_label", defaults.LIST_BUTTON_LABEL) or defaults.LIST_BUTTON_LABEL
+        )
         if len(list_button_label) > 20:
             raise ConfigError("'list_button_label' must be at most 20 characters (Meta's limit)")
         empty_body = text("empty_body", DEFAULT_EMPTY_BODY) or DEFAULT_EMPTY_BODY
@@ -206,6 +223,10 @@ class WhatsAppConfig:
             drain_timeout_seconds=number("drain_timeout_seconds", 30.0, 0),
         )
 
+    def intent_names(self) -> dict[MessageKind, str | None]:
+        """The intent for each message kind: the defaults with `intents` applied."""
+        return intent_names(self.intents)
+
     def render_options(self) -> RenderOptions:
         """The wording the renderer adds (list button, bodies Meta requires)."""
         return RenderOptions(self.list_button_label, self.empty_body, self.more_options_body)
@@ -214,3 +235,37 @@ class WhatsAppConfig:
     def from_env(cls, environ: Mapping[str, str]) -> "WhatsAppConfig":
         """Build from `WHATSAPP_*` variables only (Flask, DRF)."""
         return cls.from_mapping({}, environ)
+
+
+def known_keys() -> frozenset[str]:
+    """Every key a credentials.yml block may hold (the fields of `WhatsAppConfig`)."""
+    return frozenset(item.name for item in fields(WhatsAppConfig))
+
+
+def _check_known_keys(
+    cls: type[WhatsAppConfig], values: Mapping[str, Any], env: Mapping[str, str]
+) -> None:
+    """Refuse an unknown credentials key (a typo would silently do nothing); warn for variables.
+
+    An unknown `WHATSAPP_*` variable only gets a warning: the environment is shared with other
+    programs, and a variable set for another tool must not stop this one.
+    """
+    known = known_keys()
+    unknown = sorted(str(key) for key in values if key not in known)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise ConfigError(
+            "unknown credentials key(s): "
+            + ", ".join(hints)
+            + "; every key is listed in the README, Configuration"
+        )
+    known_env = {key.upper() for key in known} | OTHER_ENV_SETTINGS
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :] not in known_env:
+            logger.warning(
+                "Unknown variable %s ignored (not a WhatsApp channel setting; see the README).",
+                name,
+            )

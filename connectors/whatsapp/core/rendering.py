@@ -30,7 +30,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import builders, limits
+from . import builders, defaults, limits
 from .builders import Body
 from .textfit import split_tail, split_text, text_length
 
@@ -52,11 +52,11 @@ _EXTENSION_TYPES = {
 class RenderOptions:
     """Wording the renderer adds when Meta needs text the bot did not give."""
 
-    list_button_label: str = "Choose"
+    list_button_label: str = defaults.LIST_BUTTON_LABEL
     """The button that opens a list (at most 20 characters, fitted)."""
-    empty_body: str = "Choose an option"
+    empty_body: str = defaults.EMPTY_BODY
     """The body of buttons sent without text: Meta requires a non-empty body."""
-    more_options_body: str = "More options ({index}/{total})"
+    more_options_body: str = defaults.MORE_OPTIONS_BODY
     """The body of the second and later lists when there are more than 10 options."""
 
     def __post_init__(self) -> None:

@@ -69,6 +69,8 @@ class Acceptance:
 
 
 OK = WebhookResponse(200, "EVENT_RECEIVED")
+PAYLOAD_TOO_LARGE = WebhookResponse(413, "payload too large")
+"""Meta's webhook payloads are at most 3 MB (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/overview)."""
 SHUTTING_DOWN = WebhookResponse(503, "shutting down, retry later")
 """Answer to a valid webhook once the server is stopping: Meta redelivers it later, elsewhere."""
 TEMPORARILY_UNAVAILABLE = WebhookResponse(503, "temporarily unavailable")
@@ -106,7 +108,7 @@ def accept_notification(
     """
     if len(request.body) > max_body_bytes:
         logger.warning("Webhook refused: body of %d bytes is over the limit.", len(request.body))
-        return Acceptance(WebhookResponse(413, "payload too large"))
+        return Acceptance(PAYLOAD_TOO_LARGE)
     if validate_signature:
         if not app_secret:
             raise ValueError("validate_signature is on but no app_secret is configured")

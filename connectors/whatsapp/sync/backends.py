@@ -21,7 +21,6 @@ A backend may be a coroutine function (awaited on the service's event loop) or a
 """
 
 import asyncio
-import importlib
 import inspect
 import logging
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from connectors.whatsapp.core.config import ConfigError
+from connectors.whatsapp.core.importing import import_object
 from connectors.whatsapp.core.inbound import BotInput
 
 logger = logging.getLogger(__name__)
@@ -54,28 +54,6 @@ class AnswerBackend(Protocol):
     def __call__(
         self, bot_input: BotInput, /
     ) -> Awaitable[Sequence[BotMessage]] | Sequence[BotMessage]: ...
-
-
-def import_object(path: str, setting: str) -> Any:
-    """Import what `path` names: "package.module:attribute" or "package.module.attribute".
-
-    Raises:
-        ConfigError: naming `setting` when the path is malformed or cannot be imported.
-    """
-    text = path.strip()
-    if ":" in text:
-        module_name, _, attribute = text.partition(":")
-    else:
-        module_name, _, attribute = text.rpartition(".")
-    if not module_name or not attribute or not attribute.replace(".", "").isidentifier():
-        raise ConfigError(f"'{setting}' must be 'package.module:attribute', got {path!r}")
-    try:
-        found: Any = importlib.import_module(module_name)
-        for name in attribute.split("."):
-            found = getattr(found, name)
-    except (ImportError, AttributeError) as error:
-        raise ConfigError(f"'{setting}' {path!r} cannot be imported: {error}") from None
-    return found
 
 
 class EchoBackend:

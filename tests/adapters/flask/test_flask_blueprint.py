@@ -220,7 +220,7 @@ def test_server_py_honours_a_dotenv_file(tmp_path: Path) -> None:
     env["WHATSAPP_PHONE_NUMBER_ID"] = "456456456"  # the environment wins over .env
     probe = (
         "import json, server; s = server.app.extensions['whatsapp']; "
-        "print(json.dumps([s.config.phone_number_id, s.health()['backend'], "
+        "print(json.dumps([s.config.phone_number_id, s.health().body['backend'], "
         "s.backend.webhook_url]))"
     )
     result = subprocess.run(

@@ -1,0 +1,273 @@
+"""`WebhookEndpoint`: the whole WhatsApp webhook, for any web framework.
+
+Every adapter (the Rasa channel, the Flask blueprint, the DRF view) converts its framework's
+request to a `WebhookRequest`, awaits one of the methods below, and converts the
+`WebhookResponse` back. Nothing else: each decision is made here, once.
+
+- `verify(query)`: Meta's GET verification (the echoed `hub.challenge`, or 403).
+- `receive(request)`: a POST. Size (413), signature (401/403), parsing (400), then the events
+  go to the pipeline and Meta gets its 200 before the bot runs
+  (https://developers.facebook.com/docs/graph-api/webhooks/getting-started: a slow answer makes
+  Meta redeliver). While draining: 503 with Retry-After, as a 200 would lose the message. An
+  unexpected fault on our side: logged, 503, never a 500 (Meta redelivers and de-duplication
+  keeps the redelivery from running twice).
+- `health()`: one body and one status rule for every adapter: 200 while accepting, else 503.
+- `drain(timeout)` then `close()`: on shutdown, stop accepting, finish what was accepted, close
+  the connections.
+
+The endpoint builds what it needs from `WhatsAppConfig`, in one place (`EndpointParts`): the Graph
+client, the de-duplication store, the read receipts, the status hook, the outbound sender.
+What the bot is stays with the adapter: a `Deliver` coroutine given each `BotInput`.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.whatsapp.core.client import GraphClient
+from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
+from connectors.whatsapp.core.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
+from connectors.whatsapp.core.errors import WhatsAppError
+from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.importing import import_object
+from connectors.whatsapp.core.inbound import BotInput
+from connectors.whatsapp.core.outbound import Outbound
+from connectors.whatsapp.core.processing import Acknowledge, InboundPipeline, StatusHook
+from connectors.whatsapp.core.webhook import (
+    SHUTTING_DOWN,
+    TEMPORARILY_UNAVAILABLE,
+    Acceptance,
+    WebhookRequest,
+    WebhookResponse,
+    accept_notification,
+    verify_subscription,
+)
+
+logger = logging.getLogger(__name__)
+
+Deliver = Callable[[BotInput], Awaitable[None]]
+"""Hands one message to the bot and sends its answers (through `endpoint.outbound`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The health route's answer: `status_code` 200 while the endpoint accepts webhooks."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+def make_graph_client(config: WhatsAppConfig) -> GraphClient:
+    """The Graph API client the configuration asks for."""
+    return GraphClient(
+        access_token=config.access_token,
+        api_version=config.api_version,
+        base_url=config.api_base_url,
+    )
+
+
+def make_dedup_store(config: WhatsAppConfig) -> DedupStore:
+    """The de-duplication store the configuration asks for."""
+    if config.dedup == "redis":
+        return RedisDedupStore(url=config.redis_url, ttl_seconds=config.dedup_ttl_seconds)
+    return InMemoryDedupStore(
+        ttl_seconds=config.dedup_ttl_seconds, max_entries=config.dedup_max_entries
+    )
+
+
+def load_status_hook(path: str | None) -> StatusHook | None:
+    """Import the callable that `status_hook` names ("pkg.module.function" or "module:function").
+
+    Raises:
+        ConfigError: when it cannot be imported or is not callable.
+    """
+    if not path:
+        return None
+    hook = import_object(path, "status_hook")
+    if not callable(hook):
+        raise ConfigError(f"'status_hook' {path!r} is not callable")
+    found: StatusHook = hook
+    return found
+
+
+def make_acknowledge(client: GraphClient, config: WhatsAppConfig) -> Acknowledge | None:
+    """Marking accepted messages as read, with "typing..." when an answer will follow, if asked.
+
+    A failure only costs the blue ticks: it is logged, never raised.
+    """
+    if not config.mark_as_read:
+        return None
+
+    async def acknowledge(message: InboundMessage, expects_answer: bool) -> None:
+        try:
+            await client.mark_as_read(
+                message.business.phone_number_id,
+                message.id,
+                typing_indicator=config.typing_indicator and expects_answer,
+            )
+        except WhatsAppError as error:
+            logger.warning("Could not mark %s as read: %s", message.id, error)
+
+    return acknowledge
+
+
+class WebhookEndpoint:
+    """The webhook's behaviour; call its coroutines on one event loop.
+
+    Nothing bound to an event loop is created in `__init__` (the Graph client's session and the
+    per-sender queues start on first use), so an endpoint may be built at import or start-up
+    time, before the loop that serves it runs.
+    """
+
+    def __init__(
+        self,
+        config: WhatsAppConfig,
+        deliver: Deliver | None = None,
+        *,
+        client: GraphClient | None = None,
+        dedup: DedupStore | None = None,
+        status_hook: StatusHook | None = None,
+    ) -> None:
+        """Check the settings and wire the parts.
+
+        Raises:
+            ConfigError: an inconsistent setting (signature checks without an app secret, a
+                `status_hook` that cannot be imported).
+        """
+        if config.validate_signature and not config.app_secret:
+            raise ConfigError(
+                "'app_secret' is required to check X-Hub-Signature-256 (set it, or "
+                "WHATSAPP_APP_SECRET; or validate_signature: false behind a proxy that checks it)"
+            )
+        self.config = config
+        self.client = client or make_graph_client(config)
+        self.dedup = dedup or make_dedup_store(config)
+        self.status_hook = (
+            status_hook if status_hook is not None else load_status_hook(config.status_hook)
+        )
+        self.outbound = Outbound(
+            self.client,
+            default_phone_number_id=config.phone_number_id,
+            options=config.render_options(),
+        )
+        try:
+            self._intents = config.intent_names()
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self._deliver = deliver
+        self._pipeline: InboundPipeline | None = None
+        self._draining = False
+        self._closed = False
+        self.counters: dict[str, int] = {"webhooks_refused_draining": 0, "webhook_faults": 0}
+        logger.info(
+            "WhatsApp channel: business number %s, Graph API %s (%s), de-duplication %s, queue %s.",
+            config.phone_number_id,
+            config.api_base_url,
+            config.api_version,
+            config.dedup,
+            "memory",
+        )
+
+    def bind(self, deliver: Deliver) -> None:
+        """Set what hands messages to the bot (when it is known after construction: Rasa)."""
+        self._deliver = deliver
+
+    @property
+    def pipeline(self) -> InboundPipeline:
+        """The de-duplicated, per-sender ordered processing of accepted messages."""
+        if self._pipeline is None:
+            self._pipeline = InboundPipeline(
+                dedup=self.dedup,
+                deliver=self._deliver_to_bot,
+                acknowledge=make_acknowledge(self.client, self.config),
+                status_hook=self.status_hook,
+                intents=self._intents,
+                caption_as_text=self.config.media_caption_as_text,
+            )
+        return self._pipeline
+
+    @property
+    def accepting(self) -> bool:
+        return not (self._draining or self._closed)
+
+    def verify(self, query: Mapping[str, str]) -> WebhookResponse:
+        """Meta's GET verification request: 200 with `hub.challenge`, else 403."""
+        return verify_subscription(query, self.config.verify_token)
+
+    def screen(self, request: WebhookRequest) -> Acceptance:
+        """The synchronous checks of a POST (size, signature, parsing): its 4xx, or its events.
+
+        Bad input gets its 4xx whatever the endpoint's state, even once it is closed.
+        """
+        return accept_notification(
+            request,
+            app_secret=self.config.app_secret,
+            validate_signature=self.config.validate_signature,
+            default_phone_number_id=self.config.phone_number_id,
+        )
+
+    async def receive(self, request: WebhookRequest) -> WebhookResponse:
+        """A webhook POST: checked and parsed now, processed in the background."""
+        try:
+            acceptance = self.screen(request)
+            if not acceptance.accepted or not acceptance.events:
+                return acceptance.response
+            if not self.accepting:
+                self.counters["webhooks_refused_draining"] += 1
+                logger.warning("Webhook refused with 503: the server is stopping.")
+                return SHUTTING_DOWN
+            self.pipeline.accept(acceptance.events)
+            return acceptance.response
+        except Exception:
+            self.counters["webhook_faults"] += 1
+            logger.exception("WhatsApp webhook failed; answering 503 so that Meta retries.")
+            return TEMPORARILY_UNAVAILABLE
+
+    async def health(self) -> Health:
+        """Status and counters; 200 while accepting webhooks, else 503."""
+        status = "closed" if self._closed else "draining" if self._draining else "ok"
+        pipeline = self.pipeline
+        body: dict[str, Any] = {
+            "status": status,
+            "queue": "memory",
+            "dedup": self.config.dedup,
+            "pending": pipeline.queues.pending,
+            **pipeline.counters,
+            **self.outbound.counters,
+            **self.counters,
+        }
+        return Health(200 if status == "ok" else 503, body)
+
+    async def join(self) -> None:
+        """Wait until everything accepted so far is processed (tests, benchmarks)."""
+        if self._pipeline is not None:
+            await self._pipeline.join()
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Stop accepting (503 from now on) and finish what was accepted, within `timeout` s.
+
+        `timeout` defaults to `drain_timeout_seconds`. True if everything finished in time.
+        """
+        self._draining = True
+        limit = self.config.drain_timeout_seconds if timeout is None else timeout
+        if self._pipeline is None:
+            return True
+        logger.info("Stopping: finishing the accepted messages first (at most %g s).", limit)
+        return await self._pipeline.drain(limit)
+
+    async def close(self) -> None:
+        """Release connections (the Graph client, the de-duplication store). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for name, closing in (("Graph client", self.outbound.close), ("store", self.dedup.close)):
+            try:
+                await closing()
+            except Exception:
+                logger.exception("Closing the %s failed.", name)
+
+    async def _deliver_to_bot(self, bot_input: BotInput) -> None:
+        if self._deliver is None:
+            raise RuntimeError("WebhookEndpoint has no bot: call bind(deliver) first")
+        await self._deliver(bot_input)
