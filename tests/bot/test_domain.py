@@ -9,7 +9,7 @@ from rasa_sdk.executor import ActionExecutor
 
 from connectors.whatsapp import limits
 from connectors.whatsapp.core.events import InboundMessage
-from connectors.whatsapp.core.inbound import DEFAULT_INTENTS, to_bot_input
+from connectors.whatsapp.core.inbound import DEFAULT_INTENTS, intent_names, to_bot_input
 from connectors.whatsapp.core.parsing import parse_webhook
 from tests.bot.turns import DOMAIN, assert_label, assert_sendable, parse_like_rasa
 from tests.core.fixtures import fixture_names, load_fixture
@@ -99,3 +99,13 @@ def test_the_sample_domain_declares_the_readme_snippet() -> None:
 
     assert set(snippet["intents"]) <= set(DOMAIN.intents)
     assert set(snippet["entities"]) <= set(DOMAIN.entities)
+
+
+def test_readme_switch_off_example_uses_kinds_the_channel_knows() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"WhatsAppInput:\n\s*# \.\.\.\n\s*(intents: \{.*?\})\n", readme)
+    assert match, "README lost its example of switching kinds off"
+    overrides = yaml.safe_load(match.group(1))["intents"]
+
+    names = intent_names(overrides)  # an unknown kind raises ValueError
+    assert overrides and all(names[kind] is None for kind in names if kind.value in overrides)
