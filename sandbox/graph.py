@@ -22,6 +22,7 @@ from .config import SimulatedContact, SimulatedGroup
 from .context import Sandbox, sandbox_of
 from .delivery import BotMessageOutcome
 from .errors import (
+    ERROR_TITLES,
     GraphError,
     invalid_parameter,
     invalid_token,
@@ -204,7 +205,11 @@ def _refuse(
                 message.body,
                 state.clock(),
                 "refused",
-                {"code": error.code, "title": error.message, "details": error.details},
+                {
+                    "code": error.code,
+                    "title": ERROR_TITLES.get(error.code, error.message),
+                    "details": error.details,
+                },
             )
         )
     raise error
@@ -275,7 +280,7 @@ def _drop(sandbox: Sandbox, message: OutboundMessage, target: _Target, wamid: st
                 message.body,
                 state.clock(),
                 "dropped",
-                {"code": None, "title": "Silently dropped", "details": details},
+                {"code": None, "title": "", "details": details},
             )
         )
     state.add_log("api", f"POST messages {message.type} -> 200, then dropped: {details}", ok=False)
