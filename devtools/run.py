@@ -152,7 +152,7 @@ def plan(env: Mapping[str, str], model: Path | None = None) -> Plan:
     )
     sandbox = Service(
         "sandbox",
-        (sys.executable, "-m", "sandbox"),
+        (sys.executable, "-m", "sandbox", "--quiet"),
         f"{sandbox_url}/_sandbox/health",
         timeout=60,
         port=sandbox_port,

@@ -153,6 +153,7 @@ class WebhookSender:
             if delay:
                 await asyncio.sleep(delay)
             status: int | None = None
+            what = ""
             try:
                 async with self._session.post(
                     self.config.webhook_url, data=body, headers=headers
@@ -164,11 +165,13 @@ class WebhookSender:
                         return True
                     status = response.status
                     outcome = f"HTTP {response.status}"
+                    what = f"the bot refused a signed webhook POST with HTTP {status}"
             except (aiohttp.ClientError, asyncio.TimeoutError) as error:
                 outcome = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+                what = f"the bot's webhook URL is unreachable ({type(error).__name__})"
             retry = " (retrying)" if attempt < len(delays) else " (giving up)"
             self.state.add_log("webhook", f"{job.label} -> {outcome}{retry}", ok=False)
-            self._warn(f"the bot answered the webhook POST with {outcome}", post_hint(status))
+            self._warn(what, post_hint(status))
         logger.warning(
             "webhook %s not delivered to %s: %s", job.label, self.config.webhook_url, outcome
         )
