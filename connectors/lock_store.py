@@ -221,8 +221,8 @@ class _LoopState:
     release: AsyncScript
     waiters: dict[str, set[asyncio.Event]] = field(default_factory=dict)
     listening: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # subscribed once, or failed
     listener: asyncio.Task[None] | None = None
-    gave_up_waiting_for_subscription: bool = False
 
 
 @dataclass
@@ -411,6 +411,7 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped:
                         continue
                     if message["type"] == "subscribe":
                         state.listening.set()
+                        state.settled.set()
                         backoff = 0.1
                     elif message["type"] == "message":
                         conversation_id = message["data"].decode("utf-8", "replace")
@@ -418,6 +419,7 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped:
                             event.set()
             except (redis.RedisError, OSError) as error:
                 state.listening.clear()
+                state.settled.set()
                 logger.warning(
                     "Lock store: lost the subscription to %s (%s); waiters check every "
                     "wait_time_in_seconds meanwhile. Retrying in %.1f s.",
@@ -432,13 +434,16 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped:
                     await pubsub.reset()
 
     async def _until_listening(self, state: _LoopState) -> None:
-        """On a loop's first lock, wait (briefly) for the subscription, so no wake-up is missed."""
-        if state.listening.is_set() or state.gave_up_waiting_for_subscription:
+        """On a loop's first lock, wait (briefly) for the subscription, so no wake-up is missed.
+
+        Only once per loop: later, a lost subscription just means waiters poll meanwhile.
+        """
+        if state.settled.is_set():
             return
         try:
-            await asyncio.wait_for(state.listening.wait(), SUBSCRIBE_WAIT_SECONDS)
+            await asyncio.wait_for(state.settled.wait(), SUBSCRIBE_WAIT_SECONDS)
         except asyncio.TimeoutError:
-            state.gave_up_waiting_for_subscription = True
+            state.settled.set()
 
     # The lock, as Rasa awaits it
 
