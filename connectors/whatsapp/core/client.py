@@ -25,6 +25,11 @@ Behaviour worth knowing:
   a rare duplicate. Callers that cannot accept that pass `RetryPolicy(max_attempts=1)`.
 - The access token is sent only in the `Authorization` header. It is never logged, never put in
   an exception, and redacted from error bodies before they become exceptions.
+- Per request, as little as possible is rebuilt: the headers are made once per client, the
+  messages URL once per business number, a JSON body is encoded once (no copy of the caller's
+  body), and a small answer with a Content-Length is read in one call instead of chunk by chunk.
+  An optional `metrics` observer (`core/metrics.py`) is told every attempt's kind, outcome,
+  latency and Meta code, and every retry.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -72,6 +77,16 @@ _REDACTED = "[redacted]"
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[object]]
+
+
+class GraphObserver(Protocol):
+    """What the client reports about its requests (`core.metrics.Metrics` implements it)."""
+
+    def graph_request(
+        self, kind: str, outcome: str, seconds: float, code: int | None = None
+    ) -> None: ...
+
+    def graph_retry(self, kind: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +127,7 @@ class GraphClient:
         session: aiohttp.ClientSession | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        metrics: GraphObserver | None = None,
     ) -> None:
         if not isinstance(access_token, str) or not access_token.strip():
             raise ValueError("access_token must be a non-empty string")
@@ -132,6 +148,14 @@ class GraphClient:
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self.metrics = metrics
+        # Built once: every request sends the same headers, and a JSON POST the same plus its type.
+        self._auth_headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/json",
+        }
+        self._json_headers = {**self._auth_headers, "Content-Type": "application/json"}
+        self._messages_urls: dict[str, URL] = {}
 
     def __repr__(self) -> str:
         return f"GraphClient(base_url={self._base_url!r}, api_version={self._api_version!r})"
@@ -166,10 +190,11 @@ class GraphClient:
 
     async def send_message(self, phone_number_id: str, body: Mapping[str, Any]) -> SendResult:
         """Send one Cloud API message body (as made by `builders.py`); return its `wamid`."""
-        payload = dict(body)
-        payload.setdefault("messaging_product", "whatsapp")
+        payload = body
+        if "messaging_product" not in body:
+            payload = {"messaging_product": "whatsapp", **body}
         data = await self._request_json(
-            "POST", self._url(phone_number_id, "messages"), json=payload
+            "POST", self._messages_url(phone_number_id), payload=payload, kind="message"
         )
         messages = data.get("messages")
         first = messages[0] if isinstance(messages, list) and messages else None
@@ -201,7 +226,7 @@ class GraphClient:
         if typing_indicator:
             payload["typing_indicator"] = {"type": "text"}
         data = await self._request_json(
-            "POST", self._url(phone_number_id, "messages"), json=payload
+            "POST", self._messages_url(phone_number_id), payload=payload, kind="read"
         )
         if data.get("success") is False:
             raise UnexpectedResponseError(f"mark_as_read answered success=false: {data!r}")
@@ -212,7 +237,9 @@ class GraphClient:
         With `phone_number_id`, Meta checks that the media belongs to that number.
         """
         params = {"phone_number_id": phone_number_id} if phone_number_id else None
-        data = await self._request_json("GET", self._url(media_id), params=params)
+        data = await self._request_json(
+            "GET", self._url(media_id), params=params, kind="media_lookup"
+        )
         url = data.get("url")
         if not isinstance(url, str) or not url:
             raise UnexpectedResponseError(f"media lookup answered without a url: {data!r}")
@@ -242,7 +269,7 @@ class GraphClient:
         async def attempt() -> bytes:
             session = await self._get_session()
             async with session.get(
-                target, headers=self._headers(), timeout=self._media_timeout
+                target, headers=self._auth_headers, timeout=self._media_timeout
             ) as response:
                 if not 200 <= response.status < 300:
                     raise await self._error_from(response)
@@ -253,7 +280,7 @@ class GraphClient:
                 except _BodyTooLarge as exc:
                     raise MediaTooLargeError(max_bytes=max_bytes, size=exc.size) from None
 
-        return await self._with_retries("GET", target, attempt)
+        return await self._with_retries("GET", target, attempt, "media_download")
 
     async def upload_media(
         self, phone_number_id: str, data: bytes, mime_type: str, filename: str
@@ -273,7 +300,11 @@ class GraphClient:
             return fields
 
         result = await self._request_json(
-            "POST", self._url(phone_number_id, "media"), form=form, timeout=self._media_timeout
+            "POST",
+            self._url(phone_number_id, "media"),
+            form=form,
+            timeout=self._media_timeout,
+            kind="media_upload",
         )
         media_id = result.get("id")
         if not isinstance(media_id, str | int) or isinstance(media_id, bool) or media_id == "":
@@ -290,8 +321,14 @@ class GraphClient:
         url: URL = URL(f"{self._base_url}/{self._api_version}/{path}", encoded=True)
         return url
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+    def _messages_url(self, phone_number_id: str) -> URL:
+        """`{base}/{version}/{phone_number_id}/messages`, built once per business number."""
+        url = self._messages_urls.get(phone_number_id)
+        if url is None:
+            url = self._url(phone_number_id, "messages")
+            if len(self._messages_urls) < 1024:  # a process serves a handful of numbers
+                self._messages_urls[phone_number_id] = url
+        return url
 
     async def _get_session(self) -> aiohttp.ClientSession:
         if self._external_session is not None:
@@ -314,20 +351,24 @@ class GraphClient:
         method: str,
         url: URL,
         *,
-        json: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         form: Callable[[], aiohttp.FormData] | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
+        kind: str = "other",
     ) -> Mapping[str, Any]:
+        # Encoded once for every attempt, without copying the caller's body.
+        data = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else None
+        headers = self._json_headers if data is not None else self._auth_headers
+
         async def attempt() -> Mapping[str, Any]:
             session = await self._get_session()
             async with session.request(
                 method,
                 url,
-                headers=self._headers(),
-                json=json,
+                headers=headers,
                 params=params,
-                data=form() if form is not None else None,
+                data=data if form is None else form(),
                 timeout=timeout or self._timeout,
             ) as response:
                 if not 200 <= response.status < 300:
@@ -340,21 +381,35 @@ class GraphClient:
                     ) from None
                 return _decode_object(body, response.status)
 
-        return await self._with_retries(method, url, attempt)
+        return await self._with_retries(method, url, attempt, kind)
 
-    async def _with_retries(self, method: str, url: URL, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _with_retries(
+        self, method: str, url: URL, attempt: Callable[[], Awaitable[T]], kind: str = "other"
+    ) -> T:
         started = self._clock()
         attempts = 0
+        metrics = self.metrics
         while True:
             attempts += 1
+            began = time.perf_counter()
             try:
                 try:
-                    return await attempt()
+                    result = await attempt()
                 except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
                     raise GraphTransportError(
                         _describe_transport(exc), method=method, path=url.path
                     ) from exc
+                if metrics is not None:
+                    metrics.graph_request(kind, "ok", time.perf_counter() - began)
+                return result
             except WhatsAppError as exc:
+                if metrics is not None:
+                    if isinstance(exc, GraphAPIError):
+                        metrics.graph_request(
+                            kind, "graph_error", time.perf_counter() - began, exc.code
+                        )
+                    else:
+                        metrics.graph_request(kind, "transport_error", time.perf_counter() - began)
                 delay = self._retry.delay_for(attempts, exc, None, self._clock() - started)
                 if delay is None:
                     if attempts > 1:
@@ -375,6 +430,8 @@ class GraphClient:
                     self._retry.max_attempts,
                     delay,
                 )
+                if metrics is not None:
+                    metrics.graph_retry(kind)
                 await self._sleep(delay)
 
     async def _error_from(self, response: aiohttp.ClientResponse) -> GraphAPIError:
@@ -392,15 +449,22 @@ class GraphClient:
 async def _close_session(
     session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None
 ) -> None:
-    """Close a session, on its own loop when that loop is still running elsewhere."""
+    """Close a session on the loop it was made on.
+
+    Its connections belong to that loop: closing them from another one fails on aiohttp 3.12+
+    ("attached to a different loop"). A loop still open (running in another thread, or stopped)
+    closes the session the next time it runs; a closed loop took its connections with it, so
+    the session is only detached.
+    """
     if session.closed:
         return
     current = asyncio.get_running_loop()
-    if loop is not None and loop is not current and loop.is_running() and not loop.is_closed():
+    if loop is None or loop is current:
+        await session.close()
+    elif not loop.is_closed():
         asyncio.run_coroutine_threadsafe(session.close(), loop)
-        return
-    # Same loop, or a loop that is closed or stopped: closing here touches no running loop.
-    await session.close()
+    else:
+        session.detach()
 
 
 class _BodyTooLarge(Exception):
@@ -415,8 +479,12 @@ async def _read_capped(
     """Read the body in chunks, stopping past `limit` bytes.
 
     Past the limit: raise `_BodyTooLarge` with the bytes read so far, or with `truncate`, return
-    the first `limit` bytes.
+    the first `limit` bytes. A body whose Content-Length is within the limit (every Graph API
+    answer) is read in one call.
     """
+    length = response.content_length
+    if length is not None and length <= limit:
+        return await response.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(_CHUNK_BYTES):

@@ -1,1 +1,0 @@
-"""Channels for Rasa. Importing this package imports no web framework."""
