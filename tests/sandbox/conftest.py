@@ -24,6 +24,8 @@ from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOK
 
 ANA = "5511987654321"
 """The first simulated contact of the default configuration."""
+REMINDER_SECONDS = 6
+"""How long after being asked the sample bot's reminder fires in the browser test's stack."""
 
 
 @dataclass
@@ -223,6 +225,8 @@ def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "SANDBOX_PORT": str(sandbox_port),
         "RASA_PORT": str(rasa_port),
         "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+        # The sample bot's reminder (a WhatsApp template) fires within the browser test.
+        "REMINDER_DELAY_SECONDS": str(REMINDER_SECONDS),
     }
     log = tmp_path_factory.mktemp("run") / "run.log"
     with open(log, "wb") as out:

@@ -9,6 +9,7 @@ with the WhatsApp channel pointed at the sandbox, and the sandbox. Chromium is D
 
 import json
 import os
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from devtools.supervisor import port_in_use
-from sandbox.config import DEFAULT_ACCESS_TOKEN, DEFAULT_PHONE_NUMBER_ID
-from tests.sandbox.conftest import RunningStack
+from sandbox.config import DEFAULT_ACCESS_TOKEN, DEFAULT_GROUP_ID, DEFAULT_PHONE_NUMBER_ID
+from tests.sandbox.conftest import REMINDER_SECONDS, RunningStack
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -252,6 +253,92 @@ def test_add_a_contact_and_watch_the_bot_retry_through_injected_throttling(page:
     expect(page.get_by_test_id("pending-faults")).to_be_empty()
     log = page.get_by_test_id("event-log")
     expect(log).to_contain_text("throttle: send call answered 400 (#130429)")
+
+
+def graph_error(stack: RunningStack, body: dict[str, Any]) -> tuple[int, Any]:
+    """A Graph API call that Meta (and the sandbox) refuses: (HTTP status, error envelope)."""
+    try:
+        graph(stack, "messages", body)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    raise AssertionError("the call was accepted")
+
+
+def as_group(page: Page, member: str) -> None:
+    page.locator(f"[data-testid=group-item][data-group-id='{DEFAULT_GROUP_ID}']").click()
+    page.get_by_test_id("member-select").select_option(member)
+
+
+def test_a_group_with_two_members_and_what_groups_refuse(page: Page, stack: RunningStack) -> None:
+    """The sandbox side of groups, driven through its Graph API as the channel drives it."""
+    as_group(page, BRUNO)
+    expect(page.get_by_test_id("you-are")).to_contain_text("Amigos da Loja")
+    say(page, "bom dia, grupo")
+    mine = page.get_by_test_id("message-out").filter(has_text="bom dia, grupo").last
+    expect(mine.get_by_test_id("author")).to_have_text("Bruno Oliveira")
+    as_group(page, ANA)
+    say(page, "oi")
+    expect(page.get_by_test_id("message-out").last.get_by_test_id("author")).to_have_text(
+        "Ana Souza"
+    )
+    group = {"messaging_product": "whatsapp", "recipient_type": "group", "to": DEFAULT_GROUP_ID}
+    menu = "Como posso ajudar? Responda com o número:\n1. Planos\n2. Loja mais próxima"
+    graph(stack, "messages", group | {"type": "text", "text": {"body": menu}})
+    bot_says(page, "2. Loja mais próxima")
+    buttons = {
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Escolha"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "/a", "title": "A"}}]},
+        },
+    }
+    status, body = graph_error(stack, group | buttons)
+    assert (status, body["error"]["code"]) == (400, 131009)
+    page.get_by_test_id("dev-toggle").click()
+    expect(page.get_by_test_id("event-log")).to_contain_text("not supported for groups")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the channel's group support (issue 10, section 2) is not there yet: the bot answers "
+    "a group message in the member's private chat, with buttons",
+)
+def test_the_bot_answers_in_the_group_with_a_numbered_menu(page: Page) -> None:
+    as_group(page, ANA)
+    answers = page.get_by_test_id("message-in")
+    before = answers.count()
+    say(page, "menu")
+    expect(answers).to_have_count(before + 1, timeout=15_000)
+    expect(answers.last).to_contain_text("1.")
+    as_contact(page, ANA)
+    expect(page.get_by_test_id("message-in").filter(has_text="menu")).to_have_count(0)
+
+
+def test_25_hours_later_only_a_template_gets_through(page: Page, stack: RunningStack) -> None:
+    """The bot's reminder is a template: it arrives after the window closed; free-form does not."""
+    as_contact(page, BRUNO)
+    say(page, "quero um lembrete")
+    bot_says(page, "Combinado! Vou te mandar um lembrete")
+    page.get_by_test_id("skip-25h").click()
+    expect(page.get_by_test_id("time-skip").last).to_contain_text("25 hours later")
+    status, body = graph_error(
+        stack,
+        {"messaging_product": "whatsapp", "to": BRUNO, "type": "text", "text": {"body": "Oi?"}},
+    )
+    assert (status, body["error"]["code"]) == (400, 131047)
+    refused = page.locator("[data-testid=message-in][data-status=refused]").last
+    expect(refused.get_by_test_id("delivery-error")).to_contain_text("#131047")
+    # The reminder fires (REMINDER_SECONDS after it was asked for) as the template utter_lembrete.
+    template = page.locator("[data-testid=message-in][data-kind=template]").last
+    expect(template).to_be_visible(timeout=BOT_TIMEOUT + REMINDER_SECONDS * 1000)
+    expect(template.get_by_test_id("template-name")).to_have_text("lembrete_loja")
+    expect(template.get_by_test_id("template-language")).to_have_text("pt_BR")
+    params = template.get_by_test_id("template-param")
+    expect(params.first).to_have_text("Bruno")
+    screenshot = os.environ.get("SANDBOX_TEMPLATE_SCREENSHOT")
+    if screenshot:
+        page.screenshot(path=screenshot)
 
 
 def test_ctrl_c_stops_everything(stack: RunningStack) -> None:
