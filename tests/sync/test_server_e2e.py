@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("rasa", reason="needs a Rasa server: the rasa extra (Python 3.10)")
+
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.processes import RASA, free_port, running

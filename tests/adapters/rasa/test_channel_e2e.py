@@ -399,8 +399,7 @@ async def test_accepted_messages_are_processed_before_shutdown(
 async def test_webhooks_arriving_while_stopping_get_503_so_meta_redelivers(
     rasa_whatsapp: RasaWhatsApp, sender: str
 ) -> None:
-    assert rasa_whatsapp.channel.pipeline is not None
-    await rasa_whatsapp.channel.pipeline.drain(timeout=1)  # what Ctrl-C starts with
+    await rasa_whatsapp.channel.endpoint.drain(timeout=1)  # what Ctrl-C starts with
     async with rasa_whatsapp.http.post(
         rasa_whatsapp.webhook_url,
         data=(body := encode(text_message(sender, "oi")[0])),
