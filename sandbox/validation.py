@@ -9,7 +9,9 @@ Sources, per message type: https://developers.facebook.com/docs/whatsapp/cloud-a
 (text, media, location, contacts, interactive reply buttons, lists, CTA URL, location request,
 reactions, templates) and mark-as-read / typing indicators
 (https://developers.facebook.com/docs/whatsapp/cloud-api/typing-indicators).
-Lengths are counted in code points.
+Lengths are counted with `limits.length` (UTF-16 code units, an emoji counts 2), the same rule the
+renderer uses: Meta does not say how it counts "characters", and that is the stricter reading (why,
+in `limits.py`), so a length this module accepts is one Meta accepts however it counts.
 
 Public, stable API (the whole suite uses it as its one message-validity oracle):
 - `validate_request(body)`: a `ReadReceipt` or an `OutboundMessage`, or the `GraphError` Meta
@@ -258,9 +260,10 @@ def _string(
         if required:
             raise missing_parameter(path)
         raise invalid_parameter(f"Param {path} must not be empty")
-    if max_len is not None and len(value) > max_len:
+    length = limits.length(value)
+    if max_len is not None and length > max_len:
         raise invalid_parameter(
-            f"Param {path} must be at most {max_len} characters long ({len(value)} given)"
+            f"Param {path} must be at most {max_len} characters long ({length} given)"
         )
     return value
 

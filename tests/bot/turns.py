@@ -23,8 +23,8 @@ from connectors.whatsapp.core.inbound import BotInput, to_bot_input
 from connectors.whatsapp.core.parsing import parse_webhook
 from connectors.whatsapp.core.textfit import text_length
 from tests.core.fixtures import load_fixture
-from tests.support.limits_check import assert_within_limits
 from tests.support.processes import PROJECT_ROOT
+from tests.support.validity import assert_valid
 
 DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
 SENDER = "5511987654321"
@@ -164,7 +164,7 @@ def assert_sendable(body: Mapping[str, Any]) -> None:
     """A custom body as an action sends it: unaddressed (the channel fills in the recipient),
     within every limit once addressed, and with no label that had to be shortened."""
     assert "to" not in body and "recipient" not in body, "the channel addresses custom bodies"
-    assert_within_limits(builders.complete(body, SENDER))
+    assert_valid(builders.complete(body, SENDER))
     if body["type"] == "interactive":
         for label, limit in labels(body["interactive"]):
             assert_label(label, limit)

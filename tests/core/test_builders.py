@@ -8,14 +8,15 @@ import pytest
 from connectors.whatsapp import builders, limits
 from connectors.whatsapp.core.builders import MessageLimitError
 from connectors.whatsapp.core.textfit import ELLIPSIS
-from tests.support.limits_check import assert_within_limits, problems
+from sandbox.validation import message_problem
+from tests.support.validity import assert_valid
 
 TO = "5511999998888"
 ENVELOPE = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": TO}
 
 
 def checked(body: dict[str, Any]) -> dict[str, Any]:
-    assert_within_limits(body)
+    assert_valid(body)
     return body
 
 
@@ -385,14 +386,16 @@ def test_mark_as_read_body() -> None:
 
 
 def test_the_validator_catches_a_body_over_a_limit() -> None:
-    """The checker used everywhere else must itself fail on a bad body."""
+    """The oracle used everywhere else must itself fail on a bad body."""
+    title = builders.reply_buttons("b", [("1", "One")], to=TO)
+    title["interactive"]["action"]["buttons"][0]["reply"]["title"] = "t" * 21
     body = builders.reply_buttons("b", [("1", "One")], to=TO)
-    body["interactive"]["action"]["buttons"][0]["reply"]["title"] = "t" * 21
-    body["interactive"]["body"]["text"] = "😀" * 513
-    found = problems(body)
-    assert any("reply.title" in problem for problem in found)
-    assert any("body.text" in problem for problem in found)
-    assert problems({"type": "text", "text": {"body": "x"}})  # no envelope
+    body["interactive"]["body"]["text"] = "😀" * 513  # 1026 UTF-16 units, limit 1024
+    assert "['title']" in (message_problem(title) or "")
+    assert "['body']['text']" in (message_problem(body) or "")
+    assert message_problem({"type": "text", "text": {"body": "x"}})  # no envelope
+    with pytest.raises(AssertionError, match="would refuse"):
+        assert_valid(builders.text("ok", to=TO), title)
 
 
 def test_only_business_scoped_user_ids_are_addressed_as_recipient() -> None:

@@ -10,7 +10,7 @@ from connectors.whatsapp import limits
 from connectors.whatsapp.core.builders import MessageLimitError
 from connectors.whatsapp.core.rendering import RenderOptions, render_bot_message
 from connectors.whatsapp.core.textfit import ELLIPSIS
-from tests.support.limits_check import assert_within_limits
+from tests.support.validity import assert_valid
 
 TO = "5511999998888"
 WARNING = logging.WARNING
@@ -21,7 +21,7 @@ def render(
 ) -> list[dict[str, Any]]:
     """Render and check every body against Meta's limits."""
     bodies = render_bot_message(message, to=to, options=options)
-    assert_within_limits(*bodies)
+    assert_valid(*bodies)
     return bodies
 
 

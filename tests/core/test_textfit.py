@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connectors.whatsapp.core.limits import length
 from connectors.whatsapp.core.textfit import (
     ELLIPSIS,
     fit_label,
@@ -15,7 +16,6 @@ from connectors.whatsapp.core.textfit import (
     text_length,
     unique_labels,
 )
-from tests.support.limits_check import units
 
 FAMILY = "👨\u200d👩\u200d👧"  # man ZWJ woman ZWJ girl: one character on screen
 BRAZIL, PORTUGAL = "🇧🇷", "🇵🇹"
@@ -40,7 +40,7 @@ def test_text_length_counts_astral_characters_twice() -> None:
     assert text_length("abc") == 3
     assert text_length("😀") == 2
     assert text_length("e\u0301") == 2
-    assert text_length(FAMILY) == units(FAMILY) == 8
+    assert text_length(FAMILY) == length(FAMILY) == 8
 
 
 # split_text
@@ -210,7 +210,7 @@ texts = st.lists(chunks, max_size=40).map("".join)
 def test_split_text_property(text: str, limit: int) -> None:
     pieces = split_text(text, limit)
     assert all(piece and text_length(piece) <= limit for piece in pieces)
-    assert all(units(piece) <= limit for piece in pieces)
+    assert all(length(piece) <= limit for piece in pieces)
     assert_only_whitespace_lost(text, pieces)
     # Hypothesis text has no lone surrogates, so a pair cut in two would be missing here.
     assert sum(piece.count(PAIR) for piece in pieces) == text.count(PAIR)
@@ -228,8 +228,8 @@ def test_split_tail_property(text: str, limit: int) -> None:
 @given(texts, st.integers(min_value=1, max_value=30))
 def test_fit_label_property(text: str, limit: int) -> None:
     fitted = fit_label(text, limit)
-    assert units(fitted) <= limit
-    if units(text) <= limit:
+    assert length(fitted) <= limit
+    if length(text) <= limit:
         assert fitted == text
     else:
         assert fitted.endswith(ELLIPSIS)
@@ -240,6 +240,6 @@ def test_fit_label_property(text: str, limit: int) -> None:
 def test_unique_labels_property(labels: list[str], limit: int) -> None:
     fitted = unique_labels(labels, limit)
     assert len(fitted) == len(labels)
-    assert all(units(label) <= limit for label in fitted)
+    assert all(length(label) <= limit for label in fitted)
     keys = [label.strip().casefold() for label in fitted]
     assert len(set(keys)) == len(keys)

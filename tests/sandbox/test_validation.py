@@ -146,10 +146,12 @@ def test_an_error_has_meta_envelope() -> None:
     assert body["fbtrace_id"]
 
 
-def test_text_at_the_limit_is_accepted_counting_code_points() -> None:
+def test_text_at_the_limit_is_accepted_counting_utf16_units() -> None:
     validate_request(message("text", {"body": "x" * limits.TEXT_BODY}))
-    validate_request(message("text", {"body": "😀" * limits.TEXT_BODY}))
-    assert rejected(message("text", {"body": "😀" * (limits.TEXT_BODY + 1)})).code == 100
+    validate_request(message("text", {"body": "😀" * (limits.TEXT_BODY // 2)}))
+    error = rejected(message("text", {"body": "😀" * (limits.TEXT_BODY // 2) + "x"}))
+    assert error.code == 100
+    assert f"({limits.TEXT_BODY + 1} given)" in (error.details or "")
 
 
 @given(st.text(min_size=1, max_size=limits.TEXT_BODY + 200).filter(lambda s: s.strip() != ""))
@@ -157,10 +159,10 @@ def test_text_bodies_are_judged_by_length_alone(body: str) -> None:
     try:
         validate_request(message("text", {"body": body}))
     except GraphError as error:
-        assert len(body) > limits.TEXT_BODY
+        assert limits.length(body) > limits.TEXT_BODY
         assert error.code == 100
     else:
-        assert len(body) <= limits.TEXT_BODY
+        assert limits.length(body) <= limits.TEXT_BODY
 
 
 def test_four_reply_buttons_are_rejected() -> None:

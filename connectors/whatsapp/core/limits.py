@@ -1,7 +1,12 @@
-"""Limits of the WhatsApp Cloud API, in characters or items.
+"""Limits of the WhatsApp Cloud API, in characters or items, and how a "character" is counted.
 
-Meta does not say whether a "character" is a code point or a UTF-16 unit, so `textfit` counts
-UTF-16 units (an emoji outside the BMP counts twice): what fits that way fits either way.
+`length` is the one counting rule of the project: the renderer (`textfit`, `builders`), the
+sandbox's validation (`sandbox/validation.py`, the test suite's message-validity oracle) and the
+tests all measure text with it. Meta gives its limits in "characters" without saying whether it
+counts code points or UTF-16 code units, so `length` takes the stricter reading, UTF-16 units (an
+emoji outside the Basic Multilingual Plane counts twice). A text that fits this count fits either
+reading, so a length the sandbox accepts is one Meta accepts whichever way it counts; the price is
+that a text made mostly of emoji is split a little earlier than Meta might require.
 
 Every number comes from Meta's documentation; the renderer applies them so that the Graph API never
 rejects a message for a length or a count we could have known. Sources:
@@ -15,6 +20,12 @@ rejects a message for a length or a count we could have known. Sources:
 """
 
 from typing import Final
+
+
+def length(text: str) -> int:
+    """Length of `text` in UTF-16 code units, the unit every limit below is counted in."""
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+
 
 TEXT_BODY: Final = 4096
 """`text.body`."""

@@ -11,14 +11,16 @@ Two jobs, both pure:
   titles of one message distinct, as Meta requires for reply buttons
   (https://developers.facebook.com/docs/whatsapp/cloud-api/messages/interactive-reply-buttons-messages).
 
-Lengths are measured by `text_length`: Meta gives its limits in "characters" without saying whether
-it counts code points or UTF-16 code units, so a character outside the Basic Multilingual Plane
-(most emoji) counts twice. A text that fits by this measure fits by both.
+Lengths are measured by `text_length`, which is `limits.length`, the project's one counting rule
+(UTF-16 code units: a character outside the Basic Multilingual Plane, most emoji, counts twice; why
+is in `limits.py`). The sandbox's validation counts with the same function.
 """
 
 import re
 import unicodedata
 from collections.abc import Iterable
+
+from .limits import length
 
 ELLIPSIS = "…"
 
@@ -28,13 +30,12 @@ _LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 _PARAGRAPH_SEPARATOR = "\u2029"
 
 
-def text_length(text: str) -> int:
-    """Length of `text` as Meta may count it: UTF-16 code units (astral characters count 2)."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+text_length = length
+"""Length of `text` as `limits.length` counts it (UTF-16 code units)."""
 
 
 def _width(char: str) -> int:
-    return 2 if ord(char) > 0xFFFF else 1
+    return length(char)
 
 
 def _prefix_end(text: str, limit: int) -> int:
