@@ -15,8 +15,9 @@ request to a `WebhookRequest`, awaits one of the methods below, and converts the
 - `drain(timeout)` then `close()`: on shutdown, stop accepting, finish what was accepted, close
   the connections.
 
-The endpoint builds what it needs from `WhatsAppConfig`, in one place (`EndpointParts`): the Graph
-client, the de-duplication store, the read receipts, the status hook, the outbound sender.
+The endpoint builds what it needs from `WhatsAppConfig`, in one place (`__init__` and the
+`make_*` functions below): the Graph client, the de-duplication store, the read receipts, the
+status hook, the outbound sender. Tests and benchmarks may hand in their own parts instead.
 What the bot is stays with the adapter: a `Deliver` coroutine given each `BotInput`.
 """
 
