@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Defaults come from SANDBOX_* and WHATSAPP_* variables, else the values shown.",
     )
     add = parser.add_argument
-    add("--webhook-url", help="the bot's webhook URL (SANDBOX_WEBHOOK_URL; default: Rasa's on 5005)")
+    add("--webhook-url", help="the bot's webhook URL (SANDBOX_WEBHOOK_URL; default: Rasa's)")
     add("--host", help="interface to listen on (SANDBOX_HOST; default 127.0.0.1)")
     add("--port", type=int, help="port (SANDBOX_PORT; default 5100)")
     add("--access-token", help="the bearer token the bot must send (WHATSAPP_ACCESS_TOKEN)")
@@ -112,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = config_from(args, SandboxConfig.from_env())
-    except ValueError as error:  # a malformed SANDBOX_* variable
+        app = create_app(config)
+    except ValueError as error:  # a malformed SANDBOX_* variable, a negative rate
         sys.stderr.write(f"whatsapp-sandbox: {error}\n")
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(banner(config))
         sys.stdout.flush()
     web.run_app(
-        create_app(config),
+        app,
         host=config.host,
         port=config.port,
         print=lambda _: logging.info("WhatsApp sandbox on %s", config.base_url),

@@ -145,9 +145,15 @@ class SandboxConfig:
         def get(name: str, default: str) -> str:
             return env.get(name) or default
 
+        def number(name: str, default: float) -> float:
+            try:
+                return float(get(name, str(default)))
+            except ValueError:
+                raise ValueError(f"{name} must be a number, not {env.get(name)!r}") from None
+
         return cls(
             host=get("SANDBOX_HOST", "127.0.0.1"),
-            port=int(get("SANDBOX_PORT", str(DEFAULT_PORT))),
+            port=int(number("SANDBOX_PORT", DEFAULT_PORT)),
             access_token=get("WHATSAPP_ACCESS_TOKEN", DEFAULT_ACCESS_TOKEN),
             phone_number_id=get("WHATSAPP_PHONE_NUMBER_ID", DEFAULT_PHONE_NUMBER_ID),
             display_phone_number=get("SANDBOX_DISPLAY_PHONE_NUMBER", DEFAULT_DISPLAY_PHONE_NUMBER),
@@ -158,9 +164,9 @@ class SandboxConfig:
             api_version=get("WHATSAPP_API_VERSION", DEFAULT_API_VERSION),
             enforce_service_window=get("SANDBOX_ENFORCE_WINDOW", "1") not in ("0", "false", "no"),
             window_refusal=_window_refusal(get("SANDBOX_WINDOW_REFUSAL", "http")),
-            throughput_per_second=float(get("SANDBOX_THROUGHPUT", str(DEFAULT_THROUGHPUT))),
-            pair_interval=float(get("SANDBOX_PAIR_INTERVAL", str(DEFAULT_PAIR_INTERVAL))),
-            pair_burst=int(get("SANDBOX_PAIR_BURST", str(DEFAULT_PAIR_BURST))),
+            throughput_per_second=number("SANDBOX_THROUGHPUT", DEFAULT_THROUGHPUT),
+            pair_interval=number("SANDBOX_PAIR_INTERVAL", DEFAULT_PAIR_INTERVAL),
+            pair_burst=int(number("SANDBOX_PAIR_BURST", DEFAULT_PAIR_BURST)),
             verify_on_start=get("SANDBOX_VERIFY_ON_START", "1") not in ("0", "false", "no"),
         )
 

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from sandbox.cli import _parser, bot_environment, config_from
+from sandbox.cli import _parser, bot_environment, config_from, main
 from sandbox.config import SandboxConfig
 from tests.support.processes import PROJECT_ROOT, child_env, free_port
 
@@ -165,3 +165,17 @@ def test_options_override_the_environment() -> None:
     assert (config.throughput_per_second, config.enforce_service_window) == (0.0, False)
     assert bot_environment(config)["WHATSAPP_API_BASE_URL"] == "http://127.0.0.1:7100"
     assert json.dumps(bot_environment(config))  # plain strings only
+
+
+def test_bad_settings_stop_it_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--throughput", "-1"]) == 2
+    assert "rates are >= 0" in capsys.readouterr().err
+    monkeypatch.setenv("SANDBOX_PAIR_BURST", "many")
+    assert main([]) == 2
+    assert "SANDBOX_PAIR_BURST must be a number, not 'many'" in capsys.readouterr().err
+    monkeypatch.setenv("SANDBOX_PAIR_BURST", "3")
+    monkeypatch.setenv("SANDBOX_WINDOW_REFUSAL", "never")
+    assert main([]) == 2
+    assert "SANDBOX_WINDOW_REFUSAL must be one of http, status" in capsys.readouterr().err
