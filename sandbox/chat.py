@@ -8,7 +8,7 @@ small JSON POSTs, which tests can also use directly:
   contact's phone number, or its BSUID when it has no phone number.
 - `POST /_sandbox/contacts/{key}/media` (multipart `file`, `caption`): a photo or a file.
 - `POST /_sandbox/groups/{group_id}/messages` `{"member": key, "type": "text", ...}`: a member
-  writes in a group.
+  writes in a group (`.../media` with a `member` form field: a file).
 - `GET /_sandbox/conversations/{key or group_id}`: what was said, both ways, with statuses.
 - `POST /_sandbox/conversations/{key or group_id}/skip` `{"hours": 25}`: time passes (the 24-hour
   window closes; the user's next message opens it again).
@@ -50,6 +50,7 @@ def add_routes(app: web.Application, static_dir: Path) -> None:
     app.router.add_post("/_sandbox/contacts/{key}/messages", user_sends)
     app.router.add_post("/_sandbox/contacts/{key}/media", user_sends_file)
     app.router.add_post("/_sandbox/groups/{group_id}/messages", member_sends)
+    app.router.add_post("/_sandbox/groups/{group_id}/media", user_sends_file)
     app.router.add_get("/_sandbox/conversations/{chat}", conversation)
     app.router.add_post("/_sandbox/conversations/{chat}/skip", skip_time)
     app.router.add_get("/_sandbox/settings", get_settings)
@@ -297,11 +298,23 @@ async def change_settings(request: web.Request) -> web.Response:
 
 
 async def user_sends_file(request: web.Request) -> web.Response:
+    """A file from a contact (`/contacts/{key}/media`), or from a group member (`/groups/{id}/media`
+    with a `member` field)."""
     sandbox = sandbox_of(request)
-    contact = _contact(sandbox, request.match_info["key"])
     if not request.content_type.startswith("multipart/"):
         raise _bad_request("send the file as multipart/form-data")
     form = await request.post()
+    group = None
+    if "group_id" in request.match_info:
+        group = sandbox.state.groups.get(request.match_info["group_id"])
+        if group is None:
+            raise _not_found("unknown group")
+        member = form.get("member")
+        if member not in group.members:
+            raise _bad_request(f"member must be one of the group's members: {list(group.members)}")
+        contact = _contact(sandbox, str(member))
+    else:
+        contact = _contact(sandbox, request.match_info["key"])
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
         raise _bad_request("the form needs a 'file'")
@@ -313,7 +326,7 @@ async def user_sends_file(request: web.Request) -> web.Response:
     mime_type = upload.content_type or "application/octet-stream"
     item = sandbox.state.store_media(data, mime_type, upload.filename)
     message = media_message(item, caption if isinstance(caption, str) else None, voice=voice)
-    entry = _submit(sandbox, contact, message)
+    entry = _submit(sandbox, contact, message, group)
     return web.json_response(entry.to_json())
 
 

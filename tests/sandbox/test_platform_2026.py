@@ -7,6 +7,7 @@ sends to a BSUID, `recipient_type: "group"`, 131047 outside the window.
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from sandbox.config import DEFAULT_GROUP_ID
@@ -289,3 +290,24 @@ async def test_without_the_window_check_free_form_always_goes(
     sandbox = await make_sandbox(enforce_service_window=False)
     await post(sandbox, f"/_sandbox/conversations/{ANA}/skip", {})
     assert (await sandbox.send(text(to=ANA)))[0] == 200
+
+
+async def test_a_member_sends_a_photo_in_the_group(sandbox: Sandbox, bot: FakeBot) -> None:
+    form = aiohttp.FormData()
+    form.add_field("member", BRUNO)
+    form.add_field("caption", "nossa loja")
+    form.add_field("file", b"\x89PNG\r\n\x1a\n", filename="loja.png", content_type="image/png")
+    url = sandbox.url(f"/_sandbox/groups/{GROUP}/media")
+    async with sandbox.session.post(url, data=form) as response:
+        assert response.status == 200, await response.text()
+        entry = await response.json()
+    assert (entry["chat"], entry["author"], entry["type"]) == (GROUP, BRUNO, "image")
+    await bot.wait_for(lambda b: len(b.messages()) == 1)
+    message = bot.messages()[0]
+    assert (message["group_id"], message["from"]) == (GROUP, BRUNO)
+    assert message["image"]["caption"] == "nossa loja"
+    form = aiohttp.FormData()
+    form.add_field("member", "5531987651234")
+    form.add_field("file", b"x", filename="x.png", content_type="image/png")
+    async with sandbox.session.post(url, data=form) as response:
+        assert response.status == 400  # not a member

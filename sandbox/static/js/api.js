@@ -26,6 +26,10 @@ export function userSends(conversation, action) {
 }
 
 export function userSendsFile(conversation, form) {
+  if (conversation.group) {
+    form.append("member", conversation.member);
+    return post(`/_sandbox/groups/${path(conversation.id)}/media`, form);
+  }
   return post(`/_sandbox/contacts/${path(conversation.id)}/media`, form);
 }
 
