@@ -93,7 +93,8 @@ class Contention:
     ran: list[str]  # `<name>:<turn>` of every turn that ran, in the order they entered
     overlaps: int  # turns that entered while another turn held the lock
     lost: int  # turns whose lock raised LockError
-    seconds: float  # from "go" until the last process finished
+    seconds: float  # from "go" until the last process finished (or was killed)
+    finished: bool = True  # False: still waiting after `timeout` seconds, killed
 
     @property
     def missing(self) -> int:
@@ -110,8 +111,13 @@ def run_contenders(
     wait_seconds: float = 1.0,
     lifetime: float = 60.0,
     timeout: float = 120.0,
+    kill_after_timeout: bool = False,
 ) -> Contention:
-    """Start `processes` contenders on one conversation, let them go at once, collect the books."""
+    """Start `processes` contenders on one conversation, let them go at once, collect the books.
+
+    After `timeout` seconds the run fails, or with `kill_after_timeout` the contenders are killed
+    and the books so far are returned with `finished=False`.
+    """
     from tests.support.processes import PROJECT_ROOT, child_env
 
     address = urlsplit(redis_url)
@@ -152,8 +158,15 @@ def run_contenders(
                 raise RuntimeError(f"a contender did not start (exit {child.wait(timeout)})")
         started = time.perf_counter()
         book.rpush(names["go"], *["go"] * processes)
+        finished = True
         for child in children:
-            child.wait(timeout)
+            try:
+                child.wait(max(0.0, started + timeout - time.perf_counter()))
+            except subprocess.TimeoutExpired:
+                if not kill_after_timeout:
+                    raise
+                finished = False
+                break
             if child.returncode != 0:
                 raise RuntimeError(f"a contender failed with exit code {child.returncode}")
         seconds = time.perf_counter() - started
@@ -163,6 +176,7 @@ def run_contenders(
             overlaps=int(book.get(names["overlaps"]) or 0),
             lost=int(book.get(names["lost"]) or 0),
             seconds=seconds,
+            finished=finished,
         )
     finally:
         for child in children:
@@ -197,4 +211,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,9 +18,10 @@ import pytest
 
 pytest.importorskip("rasa", reason="needs a Rasa server: the rasa extra (Python 3.10)")
 
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+from tests.conftest import VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.processes import RASA, free_port, running
+from tests.support.settings import whatsapp_env
 from tests.support.sync_service import messages_to, signature_headers, wait_for_messages
 from tests.support.webhooks import encode, envelope, text_message, user_message
 
@@ -32,22 +33,17 @@ ANSWER_TIMEOUT = 60.0
 
 def server_env(graph: GraphServer, **overrides: str) -> dict[str, str]:
     """Every setting server.py reads, explicitly, so that no developer's .env leaks in."""
-    env = {
-        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "WHATSAPP_API_BASE_URL": graph.base_url,
-        "WHATSAPP_API_VERSION": "v23.0",
-        "WHATSAPP_VALIDATE_SIGNATURE": "true",
-        "WHATSAPP_MARK_AS_READ": "true",
-        "WHATSAPP_DEDUP": "memory",
-        "WHATSAPP_BACKEND": "rasa",
-        "WHATSAPP_RASA_APOLOGY": "",
-        "FLASK_SKIP_DOTENV": "1",
-    }
-    env.update(overrides)
-    return env
+    return whatsapp_env(
+        graph.base_url,
+        WHATSAPP_API_VERSION="v23.0",
+        WHATSAPP_VALIDATE_SIGNATURE="true",
+        WHATSAPP_MARK_AS_READ="true",
+        WHATSAPP_DEDUP="memory",
+        WHATSAPP_BACKEND="rasa",
+        WHATSAPP_RASA_APOLOGY="",
+        FLASK_SKIP_DOTENV="1",
+        **overrides,
+    )
 
 
 def flask_args(port: int) -> list[str]:

@@ -11,19 +11,10 @@ from connectors.whatsapp.core.signature import sign
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.processes import PROJECT_ROOT, RASA, child_env, free_port, running
+from tests.support.settings import whatsapp_env
 from tests.support.webhooks import encode, text_message
 
 pytestmark = pytest.mark.e2e
-
-
-def whatsapp_env(graph_url: str) -> dict[str, str]:
-    return {
-        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "WHATSAPP_API_BASE_URL": graph_url,
-    }
 
 
 def test_rasa_run_with_the_projects_credentials_serves_whatsapp(
