@@ -20,11 +20,13 @@ from connectors.whatsapp.core.events import (
     Location,
     Media,
     MessageKind,
+    PlatformEvent,
     Reaction,
     Reply,
     ReplyContext,
     SkippedChange,
     StatusUpdate,
+    UserPreference,
     WebhookErrors,
 )
 from connectors.whatsapp.core.parsing import InvalidWebhook, parse_webhook, parse_webhook_body
@@ -83,6 +85,11 @@ def status(
     business: BusinessNumber = BUSINESS,
     **fields: Any,
 ) -> StatusUpdate:
+    pricing = fields.get("pricing") or {}
+    if pricing:
+        fields.setdefault("pricing_category", pricing.get("category"))
+        fields.setdefault("pricing_model", pricing.get("pricing_model"))
+        fields.setdefault("billable", pricing.get("billable"))
     return StatusUpdate(
         message_id=message_id,
         status=state,
@@ -189,7 +196,9 @@ EXPECTED: dict[str, list[Event]] = {
             sender=BSUID,
             wa_id=None,
             user_id=BSUID,
-            contact=Contact(wa_id=None, user_id=BSUID, profile_name="Maria Silva"),
+            contact=Contact(
+                wa_id=None, user_id=BSUID, profile_name="Maria Silva", username="@mariasilva"
+            ),
             text="Hello from a username account",
         )
     ],
@@ -554,6 +563,166 @@ EXPECTED: dict[str, list[Event]] = {
     "other_object": [skipped(None, "page", obj="page")],
 }
 
+# --- the 2026 platform: BSUIDs, usernames, groups, standby, preferences, edits -----------------
+BSUID_NEW = "BR.20582319766413852029"
+PARENT = "BR.ENT.11815799212886844830"
+PARENT_NEW = "BR.ENT.22926800323997955941"
+WA_ID_NEW = "5511976543210"
+GROUP = "Y2FwaV9ncm91cDoxMjAzNjMwNDI3NzgxNjQ4OTQ="
+
+
+def _change(name: str) -> dict[str, Any]:
+    change: dict[str, Any] = load_fixture(name)["entry"][0]["changes"][0]
+    return change
+
+
+def _notice(name: str, field: str, group_id: str | None = None) -> PlatformEvent:
+    return PlatformEvent(field=field, business=BUSINESS, group_id=group_id, raw=_change(name))
+
+
+EXPECTED.update(
+    {
+        "text_phone_and_bsuid": [
+            inbound(
+                40,
+                MessageKind.TEXT,
+                user_id=BSUID,
+                parent_user_id=PARENT,
+                contact=Contact(
+                    wa_id=WA_ID, user_id=BSUID, profile_name="Maria Silva", parent_user_id=PARENT
+                ),
+                text="Oi, sou a Maria",
+            )
+        ],
+        "system_user_changed_number": [
+            inbound(
+                41,
+                MessageKind.SYSTEM,
+                ts=1749416390,
+                user_id=BSUID,
+                contact=None,
+                system={
+                    "body": f"User Maria Silva changed from {WA_ID} to {WA_ID_NEW}",
+                    "wa_id": WA_ID_NEW,
+                    "user_id": BSUID_NEW,
+                    "type": "user_changed_number",
+                },
+            )
+        ],
+        "system_user_changed_user_id": [
+            inbound(
+                42,
+                MessageKind.SYSTEM,
+                ts=1749416395,
+                sender=BSUID_NEW,
+                wa_id=None,
+                contact=None,
+                system={
+                    "body": "User Maria Silva's user ID changed",
+                    "user_id": BSUID_NEW,
+                    "parent_user_id": PARENT_NEW,
+                    "previous_user_id": BSUID,
+                    "previous_parent_user_id": PARENT,
+                    "type": "user_changed_user_id",
+                },
+            )
+        ],
+        "group_text": [
+            inbound(
+                43,
+                MessageKind.TEXT,
+                ts=1749416400,
+                user_id=BSUID,
+                group_id=GROUP,
+                contact=Contact(wa_id=WA_ID, user_id=BSUID, profile_name="Maria Silva"),
+                text="Bom dia, grupo",
+            )
+        ],
+        "group_lifecycle_update": [
+            _notice("group_lifecycle_update", "group_lifecycle_update", GROUP)
+        ],
+        "group_participants_update": [
+            _notice("group_participants_update", "group_participants_update", GROUP)
+        ],
+        # Meta's Business Agent holds the conversation: the message is not ours to answer.
+        "standby": [_notice("standby", "standby")],
+        "messaging_handovers": [_notice("messaging_handovers", "messaging_handovers")],
+        "user_preferences": [
+            UserPreference(
+                business=BUSINESS,
+                wa_id=WA_ID,
+                user_id=BSUID,
+                category="marketing_messages",
+                value="stop",
+                detail="User requested to stop marketing messages",
+                timestamp=1749416430,
+            )
+        ],
+        "edit": [
+            inbound(
+                45,
+                MessageKind.EDIT,
+                ts=1749416440,
+                text="Does it come in another colour?",
+                original_message_id=wamid(1),
+            )
+        ],
+        "revoke": [inbound(46, MessageKind.REVOKE, ts=1749416450, original_message_id=wamid(1))],
+        "call_permission_reply": [
+            inbound(47, MessageKind.CALL_PERMISSION_REPLY, "interactive", ts=1749416460)
+        ],
+        "status_pricing_bsuid": [
+            status(
+                OUTBOUND,
+                "delivered",
+                1749416470,
+                recipient=BSUID,
+                recipient_user_id=BSUID,
+                pricing={
+                    "billable": True,
+                    "pricing_model": "PMP",
+                    "category": "utility",
+                    "type": "regular",
+                },
+            )
+        ],
+        "status_group": [
+            status(
+                OUTBOUND,
+                "read",
+                1749416480,
+                recipient=GROUP,
+                recipient_type="group",
+                recipient_participant_id=WA_ID,
+                pricing={
+                    "billable": True,
+                    "pricing_model": "PMP",
+                    "category": "marketing",
+                    "type": "regular",
+                },
+            )
+        ],
+        "status_failed_reengagement": [
+            status(
+                OUTBOUND,
+                "failed",
+                1749416490,
+                errors=(
+                    ErrorDetail(
+                        code=131047,
+                        title="Re-engagement message",
+                        message="Re-engagement message",
+                        details="Message failed to send because more than 24 hours have passed "
+                        "since the customer last replied to this number.",
+                        href=ERROR_CODES_HREF,
+                    ),
+                ),
+            )
+        ],
+    }
+)
+
+
 RAW_BYTES_FIXTURES = ("text_emoji_non_bmp", "text_portuguese")
 
 
@@ -718,10 +887,13 @@ def test_a_sender_of_the_wrong_type_counts_as_missing(bad: object) -> None:
     assert parse_webhook(payload) == []
 
 
-def test_a_numeric_sender_is_read_as_a_string() -> None:
+@pytest.mark.parametrize("key", ["id", "from", "from_user_id", "group_id"])
+def test_an_identity_field_that_is_a_number_is_not_handed_on(key: str) -> None:
+    # Meta sends ids as strings; an integer `from` read as "5511987654321" would be a person
+    # nobody wrote as.
     payload, _value, message = _text_payload()
-    message["from"] = 5511987654321
-    assert _only_message(payload).sender == WA_ID
+    message[key] = 5511987654321
+    assert [e for e in parse_webhook(payload) if isinstance(e, InboundMessage)] == []
 
 
 @pytest.mark.parametrize("missing", ["id", "status"])
@@ -870,7 +1042,7 @@ def test_flow_response_json_is_decoded_or_empty(response_json: object, expected:
 
 @pytest.mark.parametrize(
     "interactive",
-    [None, "button_reply", {}, {"type": "call_permission_reply"}, {"type": 3}],
+    [None, "button_reply", {}, {"type": "call_permission_request"}, {"type": 3}],
 )
 def test_an_interactive_message_of_an_unknown_shape_is_unknown(interactive: object) -> None:
     payload = load_fixture("button_reply")
@@ -1104,9 +1276,20 @@ envelopes = st.fixed_dictionaries(
 def _assert_well_formed(events: object) -> None:
     assert isinstance(events, list)
     for event in events:
-        assert isinstance(event, InboundMessage | StatusUpdate | WebhookErrors | SkippedChange)
+        assert isinstance(
+            event,
+            InboundMessage
+            | StatusUpdate
+            | WebhookErrors
+            | SkippedChange
+            | UserPreference
+            | PlatformEvent,
+        )
         assert isinstance(event.raw, Mapping)
         if isinstance(event, InboundMessage):
+            for name in ("wa_id", "user_id", "parent_user_id", "group_id", "original_message_id"):
+                assert getattr(event, name) is None or isinstance(getattr(event, name), str)
+            assert event.business.phone_number_id.isdigit()
             assert isinstance(event.id, str) and event.id
             assert isinstance(event.sender, str) and event.sender
             assert isinstance(event.kind, MessageKind)
@@ -1198,3 +1381,58 @@ def test_any_bytes_are_events_or_invalid_webhook(body: bytes) -> None:
         assert exc.reason
         return
     _assert_well_formed(events)
+
+
+@pytest.mark.parametrize("field", [7, ["messages"], {"name": "messages"}, True])
+def test_a_change_whose_field_is_not_a_string_is_skipped(
+    field: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = load_fixture("text")
+    payload["entry"][0]["changes"][0]["field"] = field
+    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.core.parsing"):
+        events = parse_webhook(payload)
+    assert events == [skipped(None, "not a string")]
+    assert "'field'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "phone_number_id",
+    [
+        "\ud800",
+        "1" * 30_000,
+        "10654035224292a",
+        " 106540352242922",
+        "\uff11\uff10\uff16",
+        106540352242922,
+    ],
+)
+def test_a_change_with_a_malformed_business_number_is_skipped_and_logged(
+    phone_number_id: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The id goes into Graph API URLs (read receipts, answers): only Meta's shape may get there,
+    # and the configured number does not stand in for a forged one.
+    payload = load_fixture("text")
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = phone_number_id
+    with caplog.at_level(logging.WARNING, logger="connectors.whatsapp.core.parsing"):
+        events = parse_webhook(payload, default_phone_number_id=PHONE_NUMBER_ID)
+    assert events == [skipped("messages", "digits")]
+    assert "malformed metadata.phone_number_id" in caplog.text
+    assert len(caplog.text) < 2_000
+
+
+def test_standby_messages_are_never_parsed_as_messages() -> None:
+    assert not any(
+        isinstance(event, InboundMessage) for event in parse_webhook(load_fixture("standby"))
+    )
+
+
+def test_pricing_fields_of_a_status_keep_their_json_type() -> None:
+    payload = load_fixture("status_pricing_bsuid")
+    payload["entry"][0]["changes"][0]["value"]["statuses"][0]["pricing"] = {
+        "billable": "yes",
+        "category": 3,
+        "pricing_model": None,
+    }
+    [event] = parse_webhook(payload)
+    assert isinstance(event, StatusUpdate)
+    assert (event.billable, event.pricing_category, event.pricing_model) == (None, None, None)

@@ -42,8 +42,7 @@ def server_env(graph: GraphServer, **overrides: str) -> dict[str, str]:
         WHATSAPP_BACKEND="rasa",
         WHATSAPP_RASA_APOLOGY="",
         FLASK_SKIP_DOTENV="1",
-        **overrides,
-    )
+    ) | overrides
 
 
 def flask_args(port: int) -> list[str]:

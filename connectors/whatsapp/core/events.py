@@ -44,6 +44,13 @@ class MessageKind(enum.Enum):
     SYSTEM = "system"
     UNSUPPORTED = "unsupported"
     """Meta's own `unsupported` type (and the older `unknown`): comes with `errors`."""
+    EDIT = "edit"
+    """`edit`: the user edited an earlier message; `text` is the new text (coexistence numbers:
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/edit)."""
+    REVOKE = "revoke"
+    """`revoke`: the user deleted an earlier message; never for the bot."""
+    CALL_PERMISSION_REPLY = "call_permission_reply"
+    """`interactive.call_permission_reply`: an answer to a call permission request (Calling API)."""
     UNKNOWN = "unknown_to_us"
     """A type this version of the connector does not know."""
 
@@ -83,11 +90,19 @@ class BusinessNumber:
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """The sender's `contacts[]` entry: WhatsApp id, business-scoped user id and profile name."""
+    """The sender's `contacts[]` entry: WhatsApp id, business-scoped user id and profile name.
+
+    Since 2026 a contact may carry a business-scoped user id (`user_id`), a parent one for
+    enterprise portfolios (`parent_user_id`, with `ENT`) and `profile.username`, and a user with
+    a username may come with no `wa_id` at all
+    (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids).
+    """
 
     wa_id: str | None
     user_id: str | None = None
     profile_name: str | None = None
+    parent_user_id: str | None = None
+    username: str | None = None
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -155,9 +170,12 @@ class ReplyContext:
 class InboundMessage:
     """One message a user sent to the business.
 
-    `sender` is the id to answer: the phone-based `from` (`wa_id`), or the business-scoped
-    `from_user_id` when Meta sends only that
-    (https://developers.facebook.com/docs/whatsapp/business-scoped-user-ids).
+    `sender` is the person who wrote, as Meta names them: the phone-based `from` (`wa_id`), or
+    the business-scoped `from_user_id` when Meta sends only that
+    (https://developers.facebook.com/docs/whatsapp/business-scoped-user-ids). Which conversation
+    the message belongs to (the Rasa `sender_id`) is decided later, by the identity store
+    (`identity.py`): a known person keeps their conversation whichever id they arrive with, and
+    a group message (`group_id`) belongs to the group's conversation.
     """
 
     id: str
@@ -169,9 +187,15 @@ class InboundMessage:
     timestamp: int | None = None
     wa_id: str | None = None
     user_id: str | None = None
+    parent_user_id: str | None = None
+    """`from_parent_user_id` (or the contact's `parent_user_id`): an enterprise-wide BSUID."""
+    group_id: str | None = None
+    """Set for a message written in a group: the group is the conversation, `sender` the member."""
     contact: Contact | None = None
     text: str | None = None
-    """The text body; for captioned media, the caption."""
+    """The text body; for captioned media, the caption; for an edit, the new text."""
+    original_message_id: str | None = None
+    """For an edit or a revoke: the id of the message that was edited or deleted."""
     reply: Reply | None = None
     media: Media | None = None
     location: Location | None = None
@@ -191,6 +215,19 @@ class InboundMessage:
     def profile_name(self) -> str | None:
         return self.contact.profile_name if self.contact else None
 
+    @property
+    def username(self) -> str | None:
+        return self.contact.username if self.contact else None
+
+    @property
+    def conversation_hint(self) -> str:
+        """The conversation before identity resolution: the group, else the person who wrote.
+
+        Used to keep one conversation's messages in order (and as the `sender_id` when no
+        identity store is configured).
+        """
+        return self.group_id or self.sender
+
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
@@ -202,12 +239,26 @@ class StatusUpdate:
     message_id: str
     status: str
     recipient_id: str | None
+    """`recipient_id` (a phone number, or the group id for a group message), else
+    `recipient_user_id` (a BSUID, for a user known only by it)."""
     business: BusinessNumber
     timestamp: int | None = None
     errors: tuple[ErrorDetail, ...] = ()
     conversation: JSONObject | None = None
     pricing: JSONObject | None = None
     biz_opaque_callback_data: str | None = None
+    recipient_user_id: str | None = None
+    recipient_type: str | None = None
+    """"group" for a message sent to a group (Meta leaves it out for one person)."""
+    recipient_participant_id: str | None = None
+    """For a group: the member this status is about."""
+    pricing_category: str | None = None
+    """`pricing.category` (marketing, utility, authentication, service, ...), per-message pricing
+    since 2025-07-01; `pricing` keeps the whole object."""
+    pricing_model: str | None = None
+    """`pricing.pricing_model`: "PMP" (per message) or "CBP" (before 2025-07-01)."""
+    billable: bool | None = None
+    """`pricing.billable` (Meta plans to retire it; None when absent)."""
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -239,4 +290,45 @@ class SkippedChange:
     raw: JSONObject = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
 
-Event = InboundMessage | StatusUpdate | WebhookErrors | SkippedChange
+@dataclass(frozen=True, slots=True)
+class UserPreference:
+    """One item of a `user_preferences` webhook: a user stopped or resumed marketing messages.
+
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/user_preferences
+    """
+
+    business: BusinessNumber
+    wa_id: str | None
+    user_id: str | None
+    category: str | None
+    """"marketing_messages" today."""
+    value: str | None
+    """"stop" or "resume"."""
+    detail: str | None = None
+    timestamp: int | None = None
+    raw: JSONObject = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def opted_out(self) -> bool:
+        return (self.value or "").lower() == "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformEvent:
+    """A change the channel recognises and never hands to the bot: offered to the event hook.
+
+    `field` says which: the group webhooks (`group_lifecycle_update`,
+    `group_participants_update`, `group_settings_update`, `group_status_update`), `standby`
+    (Meta's Business Agent holds the conversation), `messaging_handovers`, `calls`.
+    `group_id` is set where the change names one group.
+    """
+
+    field: str
+    business: BusinessNumber | None
+    group_id: str | None = None
+    raw: JSONObject = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+
+Event = (
+    InboundMessage | StatusUpdate | WebhookErrors | SkippedChange | UserPreference | PlatformEvent
+)

@@ -31,11 +31,13 @@ from connectors.whatsapp.core.events import (
     Location,
     Media,
     MessageKind,
+    PlatformEvent,
     Reaction,
     Reply,
     ReplyContext,
     SkippedChange,
     StatusUpdate,
+    UserPreference,
     WebhookErrors,
 )
 
@@ -51,7 +53,31 @@ reported as `SkippedChange`:
 https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components#webhooks-fields
 """
 
+USER_PREFERENCES_FIELD = "user_preferences"
+STANDBY_FIELD = "standby"
+NOTICE_FIELDS = frozenset(
+    {
+        "group_lifecycle_update",
+        "group_participants_update",
+        "group_settings_update",
+        "group_status_update",
+        STANDBY_FIELD,
+        "messaging_handovers",
+        "calls",
+    }
+)
+"""Changes recognised and never handed to the bot: each becomes one `PlatformEvent`.
+
+Groups: https://developers.facebook.com/documentation/business-messaging/whatsapp/groups
+(webhooks for the Groups API); `standby` and `messaging_handovers`: Meta's Business Agent holds
+the conversation (the standby webhooks page, 2026-08-04), so its messages are not ours to
+answer; `calls`: the Calling API.
+"""
+
 _DIGITS = re.compile(r"[0-9]{1,20}")
+_PHONE_NUMBER_ID = re.compile(r"[0-9]{1,32}")
+"""A business phone number id as Meta gives it: ASCII digits (15 or 16 of them in practice).
+It goes into Graph API URL paths, so nothing else is accepted."""
 """Timestamps and error codes as Meta sends them (strings of ASCII digits), bounded in length."""
 _MAX_ID_INT = 10**30
 """Ids sent as numbers are accepted up to this size (str() of a huge int raises in Python 3.10+)."""
@@ -72,11 +98,14 @@ _MESSAGE_KINDS: Mapping[str, MessageKind] = {
     "unsupported": MessageKind.UNSUPPORTED,
     # The type Meta used before `unsupported`; it comes with the same `errors` (code 131051).
     "unknown": MessageKind.UNSUPPORTED,
+    "edit": MessageKind.EDIT,
+    "revoke": MessageKind.REVOKE,
 }
 _INTERACTIVE_KINDS: Mapping[str, MessageKind] = {
     "button_reply": MessageKind.BUTTON_REPLY,
     "list_reply": MessageKind.LIST_REPLY,
     "nfm_reply": MessageKind.FLOW_REPLY,
+    "call_permission_reply": MessageKind.CALL_PERMISSION_REPLY,
 }
 
 
@@ -155,26 +184,73 @@ def parse_webhook(payload: object, *, default_phone_number_id: str | None = None
 def _parse_change(
     obj: str, change: JSONObject, where: str, default_phone_number_id: str | None
 ) -> Iterator[Event]:
-    field = _string(change.get("field"))
+    raw_field = change.get("field")
     value = change.get("value")
+    if raw_field is not None and not isinstance(raw_field, str):
+        # A number or a list is not a field name: reading it as `messages` would hand the bot
+        # whatever the change holds.
+        logger.warning(
+            "webhook %s has a 'field' that is %s, not a string; ignored",
+            where,
+            _json_type(raw_field),
+        )
+        yield SkippedChange(object=obj, field=None, reason="'field' is not a string", raw=change)
+        return
+    field = raw_field
     if (
         field is None
         and isinstance(value, Mapping)
         and ("messages" in value or "statuses" in value)
     ):
+        # Tolerated: hand-made payloads (and some proxies) leave `field` out; Meta never does.
         field = MESSAGES_FIELD
-    if field != MESSAGES_FIELD:
+    if field not in (MESSAGES_FIELD, USER_PREFERENCES_FIELD) and field not in NOTICE_FIELDS:
         yield SkippedChange(
             object=obj,
             field=field,
-            reason=f"field {field!r} is not handled (only {MESSAGES_FIELD!r} is)",
+            reason=f"field {field!r} is not handled",
             raw=change,
         )
         return
     if not isinstance(value, Mapping):
         logger.warning("webhook %s has no 'value' object; ignored", where)
         return
-    business = _business(value.get("metadata"))
+    metadata = value.get("metadata")
+    raw_number = metadata.get("phone_number_id") if isinstance(metadata, Mapping) else None
+    business = _business(metadata)
+    if raw_number is not None and business is None:
+        # Present but not Meta's shape (digits): it would end up in a Graph API URL.
+        logger.warning(
+            "webhook %s has a malformed metadata.phone_number_id (%s); change ignored",
+            where,
+            _describe_value(raw_number),
+        )
+        yield SkippedChange(
+            object=obj,
+            field=field,
+            reason="value.metadata.phone_number_id is not a string of digits",
+            raw=change,
+        )
+        return
+    if field in NOTICE_FIELDS:
+        yield PlatformEvent(field=field, business=business, group_id=_group_of(value), raw=change)
+        return
+    if field == USER_PREFERENCES_FIELD:
+        if business is None and default_phone_number_id:
+            business = BusinessNumber(phone_number_id=default_phone_number_id)
+        if business is None:
+            yield SkippedChange(
+                object=obj,
+                field=field,
+                reason="value.metadata.phone_number_id is missing",
+                raw=change,
+            )
+            return
+        for item in _list(value.get(USER_PREFERENCES_FIELD)):
+            preference = _preference(item, business)
+            if preference is not None:
+                yield preference
+        return
     if business is None and default_phone_number_id:
         logger.warning(
             "webhook %s has no metadata.phone_number_id; using the configured one", where
@@ -221,16 +297,30 @@ def _message(
     if not isinstance(raw, Mapping):
         logger.warning("webhook %s is not an object; ignored", where)
         return None
-    message_id = _ident(raw.get("id"))
-    wa_id = _ident(raw.get("from"))
-    user_id = _ident(raw.get("from_user_id"))
+    wrong = [
+        key
+        for key in ("id", "from", "from_user_id", "from_parent_user_id", "group_id")
+        if raw.get(key) is not None and not isinstance(raw.get(key), str)
+    ]
+    if wrong:
+        # Identity fields are strings in every payload Meta documents; an integer `from` read as
+        # "123" would start a conversation with someone who does not exist.
+        logger.warning(
+            "webhook %s has %s of the wrong JSON type; message ignored",
+            where,
+            ", ".join(f"'{key}' ({_json_type(raw.get(key))})" for key in wrong),
+        )
+        return None
+    message_id = _id_string(raw.get("id"))
+    wa_id = _id_string(raw.get("from"))
+    user_id = _id_string(raw.get("from_user_id"))
     type_ = _string(raw.get("type")) or ""
     kind = _kind(type_, raw)
     type_object = raw.get(type_) if type_ else None
     sender = wa_id or user_id
     if sender is None and kind is MessageKind.SYSTEM and isinstance(type_object, Mapping):
         # `user_changed_user_id` system messages carry no `from`: the user is known by the new id.
-        sender = _ident(type_object.get("user_id")) or _ident(type_object.get("wa_id"))
+        sender = _id_string(type_object.get("user_id")) or _id_string(type_object.get("wa_id"))
     if message_id is None or sender is None:
         logger.warning(
             "webhook %s has no %s; message ignored",
@@ -265,6 +355,10 @@ def _message(
         fields["order"] = type_object
     elif kind is MessageKind.SYSTEM and isinstance(type_object, Mapping):
         fields["system"] = type_object
+    elif kind is MessageKind.EDIT and isinstance(type_object, Mapping):
+        fields.update(_edit(type_object))
+    elif kind is MessageKind.REVOKE and isinstance(type_object, Mapping):
+        fields["original_message_id"] = _id_string(type_object.get("original_message_id"))
     referral = raw.get("referral")
     return InboundMessage(
         id=message_id,
@@ -275,6 +369,9 @@ def _message(
         timestamp=_timestamp(raw.get("timestamp")),
         wa_id=wa_id or (contact.wa_id if contact else None),
         user_id=user_id or (contact.user_id if contact else None),
+        parent_user_id=_id_string(raw.get("from_parent_user_id"))
+        or (contact.parent_user_id if contact else None),
+        group_id=_id_string(raw.get("group_id")),
         contact=contact,
         context=_context(raw.get("context")),
         referral=referral if isinstance(referral, Mapping) else None,
@@ -282,6 +379,18 @@ def _message(
         raw=raw,
         **fields,
     )
+
+
+def _edit(obj: JSONObject) -> dict[str, Any]:
+    """`edit`: `original_message_id` and the new `message` (a text, or media with a caption)."""
+    new = obj.get("message")
+    text: str | None = None
+    if isinstance(new, Mapping):
+        new_type = _string(new.get("type")) or ""
+        part = new.get(new_type) if new_type else None
+        if isinstance(part, Mapping):
+            text = _string(part.get("body")) if new_type == "text" else _string(part.get("caption"))
+    return {"original_message_id": _id_string(obj.get("original_message_id")), "text": text}
 
 
 def _kind(type_: str, raw: JSONObject) -> MessageKind:
@@ -384,10 +493,13 @@ def _contact(raw: object) -> Contact | None:
         return None
     profile = raw.get("profile")
     name = _string(profile.get("name")) if isinstance(profile, Mapping) else None
+    username = _string(profile.get("username")) if isinstance(profile, Mapping) else None
     return Contact(
-        wa_id=_ident(raw.get("wa_id")),
-        user_id=_ident(raw.get("user_id")),
+        wa_id=_id_string(raw.get("wa_id")),
+        user_id=_id_string(raw.get("user_id")),
         profile_name=name,
+        parent_user_id=_id_string(raw.get("parent_user_id")),
+        username=username or None,
         raw=raw,
     )
 
@@ -411,7 +523,7 @@ def _status(raw: object, business: BusinessNumber, where: str) -> StatusUpdate |
     if not isinstance(raw, Mapping):
         logger.warning("webhook %s is not an object; ignored", where)
         return None
-    message_id = _ident(raw.get("id"))
+    message_id = _id_string(raw.get("id"))
     status = _string(raw.get("status")) or None
     if message_id is None or status is None:
         logger.warning(
@@ -422,18 +534,52 @@ def _status(raw: object, business: BusinessNumber, where: str) -> StatusUpdate |
         return None
     conversation = raw.get("conversation")
     pricing = raw.get("pricing")
+    prices: JSONObject = pricing if isinstance(pricing, Mapping) else {}
+    billable = prices.get("billable")
+    user_id = _id_string(raw.get("recipient_user_id"))
     return StatusUpdate(
         message_id=message_id,
         status=status,
-        recipient_id=_ident(raw.get("recipient_id")) or _ident(raw.get("recipient_user_id")),
+        recipient_id=_id_string(raw.get("recipient_id")) or user_id,
         business=business,
         timestamp=_timestamp(raw.get("timestamp")),
         errors=_errors(raw.get("errors")),
         conversation=conversation if isinstance(conversation, Mapping) else None,
         pricing=pricing if isinstance(pricing, Mapping) else None,
         biz_opaque_callback_data=_string(raw.get("biz_opaque_callback_data")),
+        recipient_user_id=user_id,
+        recipient_type=_string(raw.get("recipient_type")),
+        recipient_participant_id=_id_string(raw.get("recipient_participant_id")),
+        pricing_category=_string(prices.get("category")),
+        pricing_model=_string(prices.get("pricing_model")),
+        billable=billable if isinstance(billable, bool) else None,
         raw=raw,
     )
+
+
+def _preference(raw: object, business: BusinessNumber) -> UserPreference | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return UserPreference(
+        business=business,
+        wa_id=_id_string(raw.get("wa_id")),
+        user_id=_id_string(raw.get("user_id")),
+        category=_string(raw.get("category")),
+        value=_string(raw.get("value")),
+        detail=_string(raw.get("detail")),
+        timestamp=_timestamp(raw.get("timestamp")),
+        raw=raw,
+    )
+
+
+def _group_of(value: JSONObject) -> str | None:
+    """The group a group webhook is about: `group_id`, or that of its only `groups[]` item."""
+    direct = _id_string(value.get("group_id"))
+    if direct is not None:
+        return direct
+    groups = [item for item in _list(value.get("groups")) if isinstance(item, Mapping)]
+    ids = {_id_string(item.get("group_id")) for item in groups} - {None}
+    return ids.pop() if len(ids) == 1 else None
 
 
 # --- shared pieces ----------------------------------------------------------------------------
@@ -442,12 +588,12 @@ def _status(raw: object, business: BusinessNumber, where: str) -> StatusUpdate |
 def _business(metadata: object) -> BusinessNumber | None:
     if not isinstance(metadata, Mapping):
         return None
-    phone_number_id = _ident(metadata.get("phone_number_id"))
-    if phone_number_id is None:
+    phone_number_id = metadata.get("phone_number_id")
+    if not isinstance(phone_number_id, str) or not _PHONE_NUMBER_ID.fullmatch(phone_number_id):
         return None
     return BusinessNumber(
         phone_number_id=phone_number_id,
-        display_phone_number=_ident(metadata.get("display_phone_number")),
+        display_phone_number=_string(metadata.get("display_phone_number")),
     )
 
 
@@ -508,8 +654,24 @@ def _ident(value: object) -> str | None:
     return None
 
 
+def _id_string(value: object) -> str | None:
+    """An identity field (a message id, a phone number, a BSUID, a group id): a non-empty string.
+
+    Unlike `_ident`, a number is not accepted: Meta sends these as strings, and a number where
+    one belongs is a forged or broken payload, not a person.
+    """
+    return value if isinstance(value, str) and value else None
+
+
 def _string(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _describe_value(value: object) -> str:
+    """A short, log-safe description of a bad value (no 30 KB strings, no lone surrogates)."""
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    return _json_type(value)
 
 
 def _list(value: object) -> Sequence[object]:
