@@ -18,8 +18,9 @@ from connectors.whatsapp.core.retry import RetryPolicy
 from connectors.whatsapp.core.signature import sign
 from connectors.whatsapp.sync.backends import AnswerBackend
 from connectors.whatsapp.sync.service import WebhookService
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+from tests.conftest import APP_SECRET
 from tests.support.graph_server import GraphServer
+from tests.support.settings import credentials
 
 FAST_RETRIES = RetryPolicy(
     base_delay=0.01, max_delay=0.05, max_total_seconds=2, pair_rate_limit_min_delay=0.05
@@ -56,16 +57,7 @@ class Recorder:
 
 
 def make_config(graph: GraphServer, **overrides: Any) -> WhatsAppConfig:
-    values: dict[str, Any] = {
-        "access_token": ACCESS_TOKEN,
-        "phone_number_id": PHONE_NUMBER_ID,
-        "verify_token": VERIFY_TOKEN,
-        "app_secret": APP_SECRET,
-        "api_base_url": graph.base_url,
-        "drain_timeout_seconds": 10.0,
-    }
-    values.update(overrides)
-    return WhatsAppConfig(**values)
+    return WhatsAppConfig(**credentials(graph.base_url, drain_timeout_seconds=10.0) | overrides)
 
 
 def make_service(

@@ -33,7 +33,7 @@ ANSWER_TIMEOUT = 60.0
 
 def server_env(graph: GraphServer, **overrides: str) -> dict[str, str]:
     """Every setting server.py reads, explicitly, so that no developer's .env leaks in."""
-    return whatsapp_env(
+    env = whatsapp_env(
         graph.base_url,
         WHATSAPP_API_VERSION="v23.0",
         WHATSAPP_VALIDATE_SIGNATURE="true",
@@ -42,7 +42,8 @@ def server_env(graph: GraphServer, **overrides: str) -> dict[str, str]:
         WHATSAPP_BACKEND="rasa",
         WHATSAPP_RASA_APOLOGY="",
         FLASK_SKIP_DOTENV="1",
-    ) | overrides
+    )
+    return env | overrides
 
 
 def flask_args(port: int) -> list[str]:

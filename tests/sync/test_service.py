@@ -18,6 +18,7 @@ from connectors.whatsapp.sync.service import WebhookService
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer, meta_error
 from tests.support.processes import PROJECT_ROOT, child_env
+from tests.support.settings import whatsapp_env
 from tests.support.sync_service import (
     Recorder,
     make_config,
@@ -338,12 +339,7 @@ def test_inconsistent_settings_are_refused(graph: GraphServer) -> None:
 
 
 def test_from_env_names_what_is_missing_and_picks_the_backend() -> None:
-    env = {
-        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-    }
+    env = whatsapp_env()
     with pytest.raises(ConfigError, match="WHATSAPP_ACCESS_TOKEN"):
         WebhookService.from_env({k: v for k, v in env.items() if k != "WHATSAPP_ACCESS_TOKEN"})
     echo = WebhookService.from_env(env)

@@ -24,9 +24,10 @@ from django.test.utils import (  # noqa: E402
 from connectors.whatsapp.adapters.drf_view import configured_service  # noqa: E402
 from connectors.whatsapp.core.config import ConfigError  # noqa: E402
 from connectors.whatsapp.sync.service import WebhookService  # noqa: E402
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN  # noqa: E402
+from tests.conftest import VERIFY_TOKEN  # noqa: E402
 from tests.support.graph_server import GraphServer  # noqa: E402
 from tests.support.processes import PROJECT_ROOT, free_port, running  # noqa: E402
+from tests.support.settings import whatsapp_env  # noqa: E402
 from tests.support.sync_service import (  # noqa: E402
     Recorder,
     messages_to,
@@ -185,12 +186,8 @@ def test_missing_configuration_is_a_logged_503_not_a_500(
 def test_the_service_comes_from_the_environment_once(
     monkeypatch: pytest.MonkeyPatch, graph: GraphServer
 ) -> None:
-    monkeypatch.setenv("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
-    monkeypatch.setenv("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID)
-    monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
-    monkeypatch.setenv("WHATSAPP_APP_SECRET", APP_SECRET)
-    monkeypatch.setenv("WHATSAPP_API_BASE_URL", graph.base_url)
-    monkeypatch.setenv("WHATSAPP_BACKEND", "echo")
+    for name, value in whatsapp_env(graph.base_url, WHATSAPP_BACKEND="echo").items():
+        monkeypatch.setenv(name, value)
     with override_settings(WHATSAPP_SERVICE=None):
         first = configured_service()
         try:
@@ -217,18 +214,14 @@ def test_the_setting_may_name_a_factory(service: WebhookService) -> None:
 
 def test_the_example_project_runs_with_manage_py(graph: GraphServer) -> None:
     port = free_port()
-    env = {
-        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "WHATSAPP_API_BASE_URL": graph.base_url,
-        "WHATSAPP_BACKEND": "echo",
-        "WHATSAPP_DEDUP": "memory",
-        "WHATSAPP_MARK_AS_READ": "true",
-        "WHATSAPP_VALIDATE_SIGNATURE": "true",
-        "DJANGO_SETTINGS_MODULE": "examples.django_project.settings",
-    }
+    env = whatsapp_env(
+        graph.base_url,
+        WHATSAPP_BACKEND="echo",
+        WHATSAPP_DEDUP="memory",
+        WHATSAPP_MARK_AS_READ="true",
+        WHATSAPP_VALIDATE_SIGNATURE="true",
+        DJANGO_SETTINGS_MODULE="examples.django_project.settings",
+    )
     manage = str(PROJECT_ROOT / "examples" / "django_project" / "manage.py")
     args = [sys.executable, manage, "runserver", "--noreload", f"127.0.0.1:{port}"]
     base = f"http://127.0.0.1:{port}"

@@ -19,9 +19,10 @@ from connectors.whatsapp.adapters.flask_blueprint import (
 )
 from connectors.whatsapp.core.config import ConfigError
 from connectors.whatsapp.sync.service import WebhookService
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+from tests.conftest import VERIFY_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.processes import PROJECT_ROOT, child_env
+from tests.support.settings import whatsapp_env
 from tests.support.sync_service import (
     Recorder,
     messages_to,
@@ -185,14 +186,7 @@ def test_the_blueprint_mounts_under_any_prefix(service: WebhookService) -> None:
 
 
 def test_create_app_reads_the_environment(graph: GraphServer) -> None:
-    env = {
-        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "WHATSAPP_API_BASE_URL": graph.base_url,
-        "WHATSAPP_MARK_AS_READ": "false",
-    }
+    env = whatsapp_env(graph.base_url, WHATSAPP_MARK_AS_READ="false")
     app = create_app(environ=env)
     service = app.extensions[EXTENSION_KEY]
     try:
@@ -208,14 +202,12 @@ def test_create_app_reads_the_environment(graph: GraphServer) -> None:
 
 
 def test_server_py_honours_a_dotenv_file(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text(
-        f"WHATSAPP_ACCESS_TOKEN={ACCESS_TOKEN}\n"
-        "WHATSAPP_PHONE_NUMBER_ID=123123123\n"
-        f"WHATSAPP_VERIFY_TOKEN={VERIFY_TOKEN}\n"
-        f"WHATSAPP_APP_SECRET={APP_SECRET}\n"
-        "WHATSAPP_BACKEND=rasa\n"
-        "WHATSAPP_RASA_URL=http://127.0.0.1:5099\n"
+    dotenv = whatsapp_env(
+        WHATSAPP_PHONE_NUMBER_ID="123123123",
+        WHATSAPP_BACKEND="rasa",
+        WHATSAPP_RASA_URL="http://127.0.0.1:5099",
     )
+    (tmp_path / ".env").write_text("".join(f"{name}={value}\n" for name, value in dotenv.items()))
     env = {k: v for k, v in child_env().items() if not k.startswith("WHATSAPP_")}
     env["WHATSAPP_PHONE_NUMBER_ID"] = "456456456"  # the environment wins over .env
     probe = (

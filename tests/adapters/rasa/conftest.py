@@ -17,9 +17,10 @@ from connectors.whatsapp.core.client import GraphClient
 from connectors.whatsapp.core.config import WhatsAppConfig
 from connectors.whatsapp.core.events import StatusUpdate
 from connectors.whatsapp.core.retry import RetryPolicy
-from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+from tests.conftest import ACCESS_TOKEN
 from tests.support.graph_server import GraphServer
 from tests.support.sanic_server import serve
+from tests.support.settings import credentials
 from tests.support.webhooks import encode, post_webhook
 
 FAST_RETRIES = RetryPolicy(
@@ -28,17 +29,6 @@ FAST_RETRIES = RetryPolicy(
 
 # Rasa's app factory names every app "rasa_server"; Sanic refuses a second one outside test mode.
 Sanic.test_mode = True
-
-
-def credentials(**overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "access_token": ACCESS_TOKEN,
-        "phone_number_id": PHONE_NUMBER_ID,
-        "verify_token": VERIFY_TOKEN,
-        "app_secret": APP_SECRET,
-    }
-    values.update(overrides)
-    return values
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +105,7 @@ def running_rasa(graph: GraphServer, agent: Any, **overrides: Any) -> Any:
     @contextlib.asynccontextmanager
     async def run() -> AsyncIterator[RasaWhatsApp]:
         failed: list[StatusUpdate] = []
-        config = WhatsAppConfig.from_mapping(credentials(api_base_url=graph.base_url, **overrides))
+        config = WhatsAppConfig.from_mapping(credentials(graph.base_url, **overrides))
         # The real client, with short waits so that retries do not slow the suite down.
         client = GraphClient(
             access_token=config.access_token,
