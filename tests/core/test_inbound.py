@@ -110,8 +110,25 @@ def test_metadata_carries_raw_message_contact_and_receiving_number() -> None:
     assert whatsapp["phone_number_id"] == PHONE_NUMBER_ID
     assert whatsapp["display_phone_number"]
     assert whatsapp["profile_name"] == "Ana"
-    assert whatsapp["location"]["latitude"] == 1.0
+    assert whatsapp["wa_id"] == SENDER
     json.dumps(bot_input.metadata)  # stored by tracker stores: must be JSON
+
+
+def test_metadata_holds_each_field_once() -> None:
+    # Issue 11: what is in the raw message (media, location, reply context...) is not copied
+    # again in another shape; Rasa stores the metadata with every user event.
+    bot_input = to_bot_input(parsed("location", {"latitude": 1.0, "longitude": 2.0}))
+    assert bot_input is not None
+    whatsapp = bot_input.metadata["whatsapp"]
+    assert set(whatsapp) == {
+        "message",
+        "contact",
+        "phone_number_id",
+        "display_phone_number",
+        "wa_id",
+        "profile_name",
+    }
+    assert whatsapp["message"]["location"]["latitude"] == 1.0
 
 
 def test_unknown_type_is_not_for_the_bot() -> None:

@@ -9,18 +9,27 @@ The contract (README, "What reaches the bot"):
   fields. Intent names are configurable per kind.
 - reactions, system messages, unsupported and unknown types: not sent to the bot unless an intent
   name is configured for them; they are logged.
+- an opt-out keyword (STOP, PARAR, SAIR by default; the whole message, case and accents ignored):
+  `/whatsapp_opt_out`, so the bot can stop what it sends (Meta asks businesses to honour it).
+- an `edit`: the new text, flagged `edited` in the metadata (or nothing, with `edits: false`);
+  a `revoke` and a `call_permission_reply`: never for the bot.
+- in a group, a member's "2" after a numbered menu: the second option's payload.
 
-`metadata["whatsapp"]` always carries the raw message, the raw contact, the receiving number, and
-typed extras, so custom actions can use anything Meta sent.
+`metadata["whatsapp"]` carries each thing once: the raw message and contact as Meta sent them,
+the receiving number, and the ids Meta gave (see `whatsapp_metadata`). Everything else a custom
+action may want (media id, location, reply context, referral) is in the raw `message`.
 """
 
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.whatsapp.core.events import MEDIA_KINDS, InboundMessage, MessageKind
+from connectors.whatsapp.core.identity import Identity, IdentityStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +47,8 @@ DEFAULT_INTENTS: Mapping[MessageKind, str | None] = {
     MessageKind.SYSTEM: None,
     MessageKind.UNSUPPORTED: None,
     MessageKind.UNKNOWN: None,
+    MessageKind.REVOKE: None,
+    MessageKind.CALL_PERMISSION_REPLY: None,
 }
 """Intent per message kind; None means "not sent to the bot". Keys of `intents` in the config
 are the kind names: location, image, audio, video, document, sticker, contacts, order, nfm_reply
@@ -60,6 +71,35 @@ def intent_names(overrides: Mapping[str, str | None]) -> dict[MessageKind, str |
     return names
 
 
+DEFAULT_OPT_OUT_KEYWORDS = ("STOP", "PARAR", "SAIR")
+DEFAULT_OPT_OUT_INTENT = "whatsapp_opt_out"
+_NOT_WORD = re.compile(r"[\W_]+")
+_MENU_CHOICE = re.compile(r"\s*([0-9]{1,2})\s*[.)]?\s*")
+
+
+def fold(text: str) -> str:
+    """Text compared without case, accents or punctuation ("Páràr!" -> "parar")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return _NOT_WORD.sub(" ", bare).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class InboundOptions:
+    """What the configuration decides about turning messages into bot input."""
+
+    intents: Mapping[MessageKind, str | None] = field(default_factory=lambda: dict(DEFAULT_INTENTS))
+    caption_as_text: bool = False
+    opt_out_keywords: tuple[str, ...] = DEFAULT_OPT_OUT_KEYWORDS
+    opt_out_intent: str | None = DEFAULT_OPT_OUT_INTENT
+    """None: opt-out keywords reach the bot as plain text."""
+    edits: bool = True
+    """Hand an edited message's new text to the bot (False: nothing is sent)."""
+
+    def opt_out_words(self) -> frozenset[str]:
+        return frozenset(fold(word) for word in self.opt_out_keywords if fold(word))
+
+
 @dataclass(frozen=True, slots=True)
 class BotInput:
     """A message ready for a bot: Rasa's `UserMessage` fields, framework-free."""
@@ -76,9 +116,17 @@ def to_bot_input(
     intents: Mapping[MessageKind, str | None] = DEFAULT_INTENTS,
     *,
     caption_as_text: bool = False,
+    options: InboundOptions | None = None,
+    identity: Identity | None = None,
 ) -> BotInput | None:
-    """Turn a message into what the bot receives, or None when it is not for the bot."""
-    text = bot_text(message, intents, caption_as_text=caption_as_text)
+    """Turn a message into what the bot receives, or None when it is not for the bot.
+
+    `identity` (from the identity store) names the conversation; without one it is the group,
+    else the person as Meta named them. `options`, when given, replaces `intents` and
+    `caption_as_text`.
+    """
+    opts = options or InboundOptions(intents=intents, caption_as_text=caption_as_text)
+    text = _text_for(message, opts, identity)
     if text is None:
         logger.info(
             "Not sent to the bot: %s message %s from %s.",
@@ -89,11 +137,49 @@ def to_bot_input(
         return None
     return BotInput(
         text=text,
-        sender_id=message.sender,
+        sender_id=identity.conversation_id if identity else message.conversation_hint,
         message_id=message.id,
         metadata={"whatsapp": whatsapp_metadata(message)},
         message=message,
     )
+
+
+def _text_for(
+    message: InboundMessage, options: InboundOptions, identity: Identity | None
+) -> str | None:
+    if message.kind is MessageKind.EDIT:
+        if not options.edits or not message.text or not message.text.strip():
+            return None
+        text: str | None = message.text
+    else:
+        text = bot_text(message, options.intents, caption_as_text=options.caption_as_text)
+    if text is None or message.kind not in (MessageKind.TEXT, MessageKind.EDIT):
+        return text
+    if options.opt_out_intent and fold(text) in options.opt_out_words():
+        logger.info("Opt-out keyword from %s: sent as /%s.", message.sender, options.opt_out_intent)
+        return f"/{options.opt_out_intent}"
+    if identity is not None and identity.menu:
+        choice = _MENU_CHOICE.fullmatch(text)
+        if choice and 1 <= int(choice.group(1)) <= len(identity.menu):
+            return identity.menu[int(choice.group(1)) - 1]
+    return text
+
+
+class Translator:
+    """Message -> bot input, with the conversation resolved by the identity store (if any).
+
+    Called when a message is processed (the store may be Redis), never on the webhook's path.
+    """
+
+    def __init__(
+        self, options: InboundOptions | None = None, identities: IdentityStore | None = None
+    ) -> None:
+        self.options = options or InboundOptions()
+        self.identities = identities
+
+    async def __call__(self, message: InboundMessage) -> BotInput | None:
+        identity = await self.identities.resolve(message) if self.identities else None
+        return to_bot_input(message, options=self.options, identity=identity)
 
 
 def bot_text(
@@ -157,55 +243,50 @@ def _entities(message: InboundMessage) -> dict[str, Any]:
 
 
 def whatsapp_metadata(message: InboundMessage) -> dict[str, Any]:
-    """`metadata["whatsapp"]`: the raw message and contact, the receiving number, typed extras."""
+    """`metadata["whatsapp"]`: each thing once.
+
+    - `message`, `contact`: the raw message and `contacts[]` entry, as Meta sent them (media id,
+      location, reply context, referral... are read from there);
+    - `phone_number_id`, `display_phone_number`: the business number that received it;
+    - the person's ids, as far as Meta gave them: `wa_id` (phone), `user_id` (BSUID),
+      `parent_user_id`, `username`, and `profile_name`; in a group these describe the member and
+      sit under `participant`, beside `group_id`;
+    - `flow_response`: a Flow's `response_json` decoded (Meta sends it as a JSON string);
+    - `edited` and `original_message_id` for an edit.
+    """
+    person: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("wa_id", message.wa_id),
+            ("user_id", message.user_id),
+            ("parent_user_id", message.parent_user_id),
+            ("username", message.username),
+            ("profile_name", message.profile_name),
+        )
+        if value is not None
+    }
     metadata: dict[str, Any] = {
         "message": dict(message.raw),
         "contact": dict(message.contact.raw) if message.contact else None,
         "phone_number_id": message.business.phone_number_id,
         "display_phone_number": message.business.display_phone_number,
-        "profile_name": message.profile_name,
-        "wa_id": message.wa_id,
-        "user_id": message.user_id,
-        "type": message.type,
-        "kind": message.kind.value,
-        "timestamp": message.timestamp,
     }
-    if message.media is not None:
-        metadata["media"] = {
-            "id": message.media.id,
-            "mime_type": message.media.mime_type,
-            "sha256": message.media.sha256,
-            "caption": message.media.caption,
-            "filename": message.media.filename,
-            "voice": message.media.voice,
-        }
-    if message.location is not None:
-        metadata["location"] = {
-            "latitude": message.location.latitude,
-            "longitude": message.location.longitude,
-            "name": message.location.name,
-            "address": message.location.address,
-        }
-    if message.reply is not None:
-        metadata["reply"] = {
-            "id": message.reply.id,
-            "title": message.reply.title,
-            "description": message.reply.description,
-        }
-    if message.context is not None:
-        metadata["context"] = {
-            "message_id": message.context.message_id,
-            "from": message.context.from_,
-            "forwarded": message.context.forwarded,
-            "frequently_forwarded": message.context.frequently_forwarded,
-        }
-    if message.referral is not None:
-        metadata["referral"] = dict(message.referral)
+    if message.group_id is not None:
+        metadata["group_id"] = message.group_id
+        metadata["participant"] = person
+    else:
+        metadata.update(person)
     if message.flow_response is not None:
         metadata["flow_response"] = dict(message.flow_response)
-    if message.reaction is not None:
-        metadata["reaction"] = {
-            "message_id": message.reaction.message_id,
-            "emoji": message.reaction.emoji,
-        }
+    if message.kind is MessageKind.EDIT:
+        metadata["edited"] = True
+        metadata["original_message_id"] = message.original_message_id
     return metadata
+
+
+def opt_out_keywords(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Keywords from the configuration: a list, or one comma-separated string."""
+    if value is None:
+        return DEFAULT_OPT_OUT_KEYWORDS
+    words = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(word.strip() for word in words if isinstance(word, str) and word.strip())

@@ -1,0 +1,208 @@
+"""The identity store: one person keeps one conversation whichever ids Meta gives, across number
+and BSUID changes; addresses, the 24-hour window, group menus and sent messages.
+
+Every scenario runs on both backends: this process's memory, and a real redis-server.
+"""
+
+import copy
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.identity import (
+    IdentityStore,
+    InMemoryKeyValueStore,
+    RedisKeyValueStore,
+)
+from connectors.whatsapp.core.parsing import parse_webhook
+from tests.core.fixtures import load_fixture
+from tests.support.redis_server import redis_server
+
+WA_ID = "5511987654321"
+WA_ID_NEW = "5511976543210"
+BSUID = "BR.13491208655302741918"
+BSUID_NEW = "BR.20582319766413852029"
+GROUP = "Y2FwaV9ncm91cDoxMjAzNjMwNDI3NzgxNjQ4OTQ="
+NOW = 1749416383.0
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def identities(request: pytest.FixtureRequest) -> AsyncIterator[IdentityStore]:
+    if request.param == "memory":
+        store = IdentityStore(InMemoryKeyValueStore(), clock=lambda: NOW)
+    else:
+        url = request.getfixturevalue("redis_url")
+        prefix = f"test:{request.node.name}:"
+        store = IdentityStore(RedisKeyValueStore(url=url, prefix=prefix), clock=lambda: NOW)
+    yield store
+    await store.close()
+
+
+def message(name: str, **changes: Any) -> InboundMessage:
+    payload = copy.deepcopy(load_fixture(name))
+    raw = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    value_ = payload["entry"][0]["changes"][0]["value"]
+    if "from" not in raw:
+        for contact in value_.get("contacts", []):
+            contact.pop("wa_id", None)
+    if "from_user_id" not in raw:
+        for contact in value_.get("contacts", []):
+            contact.pop("user_id", None)
+    [parsed] = [e for e in parse_webhook(payload) if isinstance(e, InboundMessage)]
+    return parsed
+
+
+def phone_only(**changes: Any) -> InboundMessage:
+    return message("text_phone_and_bsuid", from_user_id=None, from_parent_user_id=None, **changes)
+
+
+def bsuid_only(**changes: Any) -> InboundMessage:
+    return message("text_phone_and_bsuid", **{"from": None, "from_parent_user_id": None}, **changes)
+
+
+async def test_a_person_first_seen_with_a_phone_keeps_the_phone_as_conversation(
+    identities: IdentityStore,
+) -> None:
+    # A bot whose conversations were keyed by phone number before 2026 is unaffected.
+    assert (await identities.resolve(phone_only())).conversation_id == WA_ID
+    assert (await identities.resolve(message("text_phone_and_bsuid"))).conversation_id == WA_ID
+    # The phone number disappears (a username user): same conversation, answers to the BSUID.
+    assert (await identities.resolve(bsuid_only())).conversation_id == WA_ID
+    recipient = await identities.recipient(WA_ID)
+    assert (recipient.phone, recipient.user_id, recipient.phone_withheld) == (WA_ID, BSUID, True)
+
+
+async def test_a_person_first_seen_without_a_phone_is_their_bsuid(
+    identities: IdentityStore,
+) -> None:
+    assert (await identities.resolve(bsuid_only())).conversation_id == BSUID
+    # Later with the phone too, then with the phone only: still the BSUID's conversation.
+    assert (await identities.resolve(message("text_phone_and_bsuid"))).conversation_id == BSUID
+    assert (await identities.resolve(phone_only())).conversation_id == BSUID
+    recipient = await identities.recipient(BSUID)
+    assert (recipient.phone, recipient.phone_withheld) == (WA_ID, False)
+
+
+async def test_a_change_of_number_keeps_the_conversation(identities: IdentityStore) -> None:
+    await identities.resolve(message("text_phone_and_bsuid"))
+    change = message("system_user_changed_number")
+    assert (await identities.resolve(change)).conversation_id == WA_ID
+    # The new number and its new BSUID now lead to the same conversation.
+    new_number = phone_only(**{"from": WA_ID_NEW})
+    assert (await identities.resolve(new_number)).conversation_id == WA_ID
+    new_bsuid = bsuid_only(from_user_id=BSUID_NEW)
+    assert (await identities.resolve(new_bsuid)).conversation_id == WA_ID
+    assert (await identities.recipient(WA_ID)).phone == WA_ID_NEW
+
+
+async def test_a_change_of_user_id_keeps_the_conversation(identities: IdentityStore) -> None:
+    await identities.resolve(bsuid_only())
+    change = message("system_user_changed_user_id")
+    assert (await identities.resolve(change)).conversation_id == BSUID
+    assert (await identities.resolve(bsuid_only(from_user_id=BSUID_NEW))).conversation_id == BSUID
+    assert (await identities.recipient(BSUID)).user_id == BSUID_NEW
+
+
+async def test_a_system_message_does_not_open_the_window(identities: IdentityStore) -> None:
+    await identities.resolve(phone_only(timestamp="1000"))
+    await identities.resolve(message("system_user_changed_number"))
+    assert (await identities.recipient(WA_ID)).last_message_at == 1000.0
+
+
+async def test_the_window_is_measured_from_the_messages_timestamp(
+    identities: IdentityStore,
+) -> None:
+    await identities.resolve(phone_only(timestamp=str(int(NOW))))
+    recipient = await identities.recipient(WA_ID)
+    assert recipient.last_message_at == NOW
+    assert not recipient.outside_window(NOW + 24 * 3600 - 1)
+    assert recipient.outside_window(NOW + 24 * 3600 + 1)
+    # A redelivered older message does not move the window back.
+    await identities.resolve(phone_only(timestamp=str(int(NOW) - 5000), id="wamid.older"))
+    assert (await identities.recipient(WA_ID)).last_message_at == NOW
+
+
+async def test_an_unknown_conversation_is_addressed_as_given(identities: IdentityStore) -> None:
+    recipient = await identities.recipient("5521900000000")
+    assert (recipient.phone, recipient.user_id, recipient.group) == (None, None, False)
+    assert recipient.last_message_at is None
+    assert not recipient.outside_window(NOW)  # unknown: Meta will say (131047) if it is closed
+
+
+async def test_a_group_is_its_own_conversation_and_remembered_as_a_group(
+    identities: IdentityStore,
+) -> None:
+    identity = await identities.resolve(message("group_text"))
+    assert (identity.conversation_id, identity.group) == (GROUP, True)
+    assert (await identities.recipient(GROUP)).group
+    # The member's own private conversation is not touched by their group message.
+    assert (await identities.recipient(WA_ID)).last_message_at is None
+    await identities.remember_menu(GROUP, ["/a", "/b"])
+    assert (await identities.resolve(message("group_text", id="wamid.2"))).menu == ("/a", "/b")
+
+
+async def test_a_sent_message_is_taken_once(identities: IdentityStore) -> None:
+    await identities.remember_sent("wamid.out", WA_ID, "106540352242922", {"text": "Oi"})
+    sent = await identities.take_sent("wamid.out")
+    assert sent is not None
+    assert (sent.conversation_id, sent.phone_number_id, sent.message) == (
+        WA_ID,
+        "106540352242922",
+        {"text": "Oi"},
+    )
+    assert await identities.take_sent("wamid.out") is None
+    assert await identities.take_sent("wamid.never") is None
+
+
+async def test_ids_with_lone_surrogates_do_not_raise(identities: IdentityStore) -> None:
+    odd = bsuid_only(from_user_id="BR.\ud800" + "9" * 30_000)
+    identity = await identities.resolve(odd)
+    assert identity.conversation_id.startswith("BR.")
+    assert (await identities.recipient(identity.conversation_id)).user_id == odd.user_id
+
+
+async def test_memory_entries_expire_and_are_bounded() -> None:
+    now = [0.0]
+    store = InMemoryKeyValueStore(max_entries=2, clock=lambda: now[0])
+    await store.set("a", "1", 10)
+    await store.set("b", "2", 10)
+    await store.set("c", "3", 10)
+    assert (await store.get("a"), await store.get("c")) == (None, "3")
+    now[0] = 11
+    assert await store.get("b") is None
+
+
+async def test_redis_keys_expire(redis_url: str) -> None:
+    import redis.asyncio
+
+    store = RedisKeyValueStore(url=redis_url, prefix="test:ttl:")
+    await store.set("k", "v", 100)
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        assert 0 < await client.ttl("test:ttl:k") <= 100
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def test_redis_unreachable_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:
+    store = IdentityStore(RedisKeyValueStore(url="redis://127.0.0.1:1/0"))
+    try:
+        assert (await store.resolve(phone_only())).conversation_id == WA_ID
+        assert (await store.resolve(bsuid_only())).conversation_id == WA_ID
+    finally:
+        await store.close()
+    assert "Identity store unreachable" in caplog.text
