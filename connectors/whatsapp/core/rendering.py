@@ -101,7 +101,29 @@ def render_bot_message(
     if not isinstance(message, Mapping):
         logger.warning("ignoring a bot message that is not a dict: %r", message)
         return []
-    renderer = _Renderer(to, options or RenderOptions())
+    return _render(message, _Renderer(to, options or RenderOptions()))
+
+
+def render_group_message(
+    message: Mapping[str, Any], *, to: str, options: RenderOptions | None = None
+) -> tuple[list[Body], list[str]]:
+    """Render for a group (`to` is the group id): no interactive messages, see the module doc.
+
+    Returns the bodies and the payloads of the last numbered menu among them (empty if none).
+    """
+    if not isinstance(message, Mapping):
+        logger.warning("ignoring a bot message that is not a dict: %r", message)
+        return [], []
+    renderer = _Renderer(to, options or RenderOptions(), group=True)
+    bodies = _render(message, renderer)
+    for body in bodies:
+        body.pop("recipient", None)
+        body["recipient_type"] = "group"
+        body["to"] = to
+    return bodies, renderer.menu
+
+
+def _render(message: Mapping[str, Any], renderer: "_Renderer") -> list[Body]:
     text = _as_text(message.get("text"))
     quick_replies, buttons = message.get("quick_replies"), message.get("buttons")
     if quick_replies and buttons:
@@ -198,12 +220,16 @@ def _description(title: str) -> str | None:
 class _Renderer:
     """The parts of one render call that need the recipient and the options."""
 
-    __slots__ = ("options", "to")
+    __slots__ = ("group", "menu", "options", "to")
 
-    def __init__(self, to: str, options: RenderOptions) -> None:
+    def __init__(self, to: str, options: RenderOptions, *, group: bool = False) -> None:
         builders.address(to)  # a blank recipient is a clear error, before anything is built
         self.to = to
         self.options = options
+        self.group = group
+        """Render for a group: no interactive messages."""
+        self.menu: list[str] = []
+        """The payloads of the last numbered menu rendered, in order."""
 
     def texts(self, text: str) -> list[Body]:
         """Text messages, split at 4096 characters; each previews its first http(s) URL."""
@@ -235,6 +261,8 @@ class _Renderer:
         choices, links = _parse_buttons(raw_buttons)
         if not choices and not links:
             return self.media_or_text(text, image_url)
+        if self.group:
+            return self.group_menu(text, choices, links, image_url)
         bodies: list[Body] = []
         header: dict[str, Any] | None = None
         if image_url is not None:
@@ -301,6 +329,54 @@ class _Renderer:
     def numbered_menu(self, text: str, choices: Sequence[_Choice]) -> list[Body]:
         menu = "\n".join(f"{number}. {choice.title}" for number, choice in enumerate(choices, 1))
         return self.texts(f"{text.rstrip()}\n\n{menu}" if text.strip() else menu)
+
+    def group_menu(
+        self,
+        text: str,
+        choices: Sequence[_Choice],
+        links: Sequence[_Link],
+        image_url: str | None = None,
+    ) -> list[Body]:
+        """Buttons in a group: the image first, then the text with numbered options and links."""
+        bodies = self.media("image", link=image_url) if image_url is not None else []
+        lines = [f"{number}. {choice.title}" for number, choice in enumerate(choices, 1)]
+        lines += [
+            f"{link.title}: {link.url}" if link.title and link.title != link.url else link.url
+            for link in links
+        ]
+        said = text.rstrip()
+        bodies += self.texts("\n\n".join(part for part in (said, "\n".join(lines)) if part))
+        if choices:
+            self.menu = [choice.payload for choice in choices]
+        return bodies
+
+    def group_interactive(self, item: Mapping[str, Any]) -> list[Body]:
+        """A custom interactive object in a group: its text and options as a numbered menu."""
+        interactive = item.get("interactive")
+        interactive = interactive if isinstance(interactive, Mapping) else {}
+        parts: list[str] = []
+        for key in ("header", "body", "footer"):
+            part = interactive.get(key)
+            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+        action = interactive.get("action")
+        action = action if isinstance(action, Mapping) else {}
+        choices: list[_Choice] = []
+        for button in action.get("buttons") or []:
+            reply = button.get("reply") if isinstance(button, Mapping) else None
+            if isinstance(reply, Mapping) and isinstance(reply.get("id"), str):
+                choices.append(_Choice(_as_text(reply.get("title")) or reply["id"], reply["id"]))
+        for section in action.get("sections") or []:
+            rows = section.get("rows") if isinstance(section, Mapping) else None
+            for row in rows if isinstance(rows, list) else []:
+                if isinstance(row, Mapping) and isinstance(row.get("id"), str):
+                    choices.append(_Choice(_as_text(row.get("title")) or row["id"], row["id"]))
+        links: list[_Link] = []
+        parameters = action.get("parameters")
+        if isinstance(parameters, Mapping) and isinstance(parameters.get("url"), str):
+            links.append(_Link(_as_text(parameters.get("display_text")), parameters["url"]))
+        logger.info("interactive message sent to a group as a numbered text menu")
+        return self.group_menu("\n".join(parts), choices, links)
 
     def media_or_text(self, text: str, image_url: str | None) -> list[Body]:
         if image_url is not None:
@@ -382,6 +458,9 @@ class _Renderer:
         bodies: list[Body] = []
         items = value if isinstance(value, list) else [value]
         for item in items:
+            if self.group and _is_cloud_message(item) and item.get("type") == "interactive":
+                bodies += self.group_interactive(item)
+                continue
             if _is_cloud_message(item):
                 bodies.append(builders.complete(item, self.to))
                 continue
