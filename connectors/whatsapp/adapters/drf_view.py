@@ -1,11 +1,14 @@
 """Django REST Framework adapter: the WhatsApp webhook as an `APIView` over a `WebhookService`.
 
     # urls.py
-    from connectors.whatsapp.adapters.drf_view import WhatsAppHealthView, WhatsAppWebhookView
+    from connectors.whatsapp.adapters.drf_view import (
+        WhatsAppHealthView, WhatsAppMetricsView, WhatsAppWebhookView,
+    )
 
     urlpatterns = [
         path("whatsapp/webhook", WhatsAppWebhookView.as_view()),   # GET verification, POST
         path("whatsapp/health", WhatsAppHealthView.as_view()),
+        path("whatsapp/metrics", WhatsAppMetricsView.as_view()),   # metrics: true (else 404)
     ]
 
 Needs the `django` extra (`pip install -e ".[django]"`). The service is, in this order: the one
@@ -162,3 +165,10 @@ class WhatsAppHealthView(_MetaFacingView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> JsonResponse:
         report = self.get_service().health()
         return JsonResponse(report.body, status=report.status_code)
+
+
+class WhatsAppMetricsView(_MetaFacingView):
+    """`GET`: Prometheus metrics; 404 unless `metrics: true`, 401/403 with `metrics_token`."""
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        return to_django_response(self.get_service().metrics(to_webhook_request(request, b"")))

@@ -6,7 +6,9 @@ Routes (relative to where the blueprint is registered):
 - `POST /webhook`: notifications, answered as soon as they are checked (200) while the answer
   backend runs on the service's background loop;
 - `GET /health`: status and counters as JSON; 503 when the service's loop is not answering or
-  the service is closed.
+  the service is closed;
+- `GET /metrics`: Prometheus metrics (404 unless `metrics: true`; `metrics_token` asks for a
+  bearer token).
 
 Every decision is the service's; this module only converts Flask's request and response. The
 body is read raw, up to Meta's 3 MB limit, before anything parses it: the signature is computed
@@ -99,6 +101,11 @@ def whatsapp_blueprint(
     @never_500
     def receive() -> Response:
         return to_flask_response(service.receive(to_webhook_request()))
+
+    @blueprint.get("/metrics")
+    @never_500
+    def metrics() -> Response:
+        return to_flask_response(service.metrics(to_webhook_request()))
 
     @blueprint.get("/health")
     @never_500

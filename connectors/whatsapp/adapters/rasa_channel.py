@@ -3,6 +3,8 @@
 Routes (Rasa mounts them under `/webhooks/whatsapp/`):
 
 - `GET /webhooks/whatsapp/`: health (`WebhookEndpoint.health`);
+- `GET /webhooks/whatsapp/metrics`: Prometheus metrics (`WebhookEndpoint.metrics`; 404 unless
+  `metrics: true`);
 - `GET /webhooks/whatsapp/webhook`: Meta's verification request;
 - `POST /webhooks/whatsapp/webhook`: notifications, answered before the bot runs.
 
@@ -144,6 +146,11 @@ class WhatsAppInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             report = await endpoint.health()
             return response.json(report.body, status=report.status_code)
+
+        @webhook.route("/metrics", methods=["GET"])
+        async def metrics(request: Request) -> HTTPResponse:
+            neutral = WebhookRequest("GET", headers=request.headers)
+            return _to_sanic(await endpoint.metrics(neutral))
 
         @webhook.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:

@@ -83,6 +83,16 @@ class WhatsAppConfig:
     """Body of the second and later lists when a message has more than 10 options."""
     drain_timeout_seconds: float = 30.0
     """On shutdown, how long accepted messages may still take to be processed."""
+    metrics: bool = False
+    """Serve Prometheus metrics on the metrics route (404 while off)."""
+    metrics_token: str | None = field(default=None, repr=False)
+    """If set, the metrics route wants `Authorization: Bearer <metrics_token>` (401, 403)."""
+    max_messages_per_second: float = 80.0
+    """Sends per second from one business number (Meta: 80 by default, 1000 after the upgrade)."""
+    pair_interval_seconds: float = 6.0
+    """Sustained spacing of messages to one recipient (Meta's pair rate limit: 1 per 6 s)."""
+    pair_burst: int = 45
+    """Messages one recipient may get at once before the spacing applies (Meta: up to 45)."""
 
     @classmethod
     def from_mapping(
@@ -221,6 +231,13 @@ class WhatsAppConfig:
             empty_body=empty_body,
             more_options_body=more_options_body,
             drain_timeout_seconds=number("drain_timeout_seconds", 30.0, 0),
+            metrics=flag("metrics", False),
+            metrics_token=text("metrics_token"),
+            max_messages_per_second=_positive(
+                number("max_messages_per_second", 80.0, 0), "max_messages_per_second"
+            ),
+            pair_interval_seconds=number("pair_interval_seconds", 6.0, 0),
+            pair_burst=int(number("pair_burst", 45, 1)),
         )
 
     def intent_names(self) -> dict[MessageKind, str | None]:
@@ -235,6 +252,12 @@ class WhatsAppConfig:
     def from_env(cls, environ: Mapping[str, str]) -> "WhatsAppConfig":
         """Build from `WHATSAPP_*` variables only (Flask, DRF)."""
         return cls.from_mapping({}, environ)
+
+
+def _positive(value: float, key: str) -> float:
+    if value <= 0:
+        raise ConfigError(f"'{key}' must be more than 0, got {value:g}")
+    return value
 
 
 def known_keys() -> frozenset[str]:

@@ -12,6 +12,8 @@ request to a `WebhookRequest`, awaits one of the methods below, and converts the
   unexpected fault on our side: logged, 503, never a 500 (Meta redelivers and de-duplication
   keeps the redelivery from running twice).
 - `health()`: one body and one status rule for every adapter: 200 while accepting, else 503.
+- `metrics(request)`: Prometheus metrics (`core/metrics.py`) when `metrics: true`, else 404;
+  with `metrics_token`, only for `Authorization: Bearer <token>` (401 without it, 403 wrong).
 - `drain(timeout)` then `close()`: on shutdown, stop accepting, finish what was accepted, close
   the connections.
 
@@ -21,7 +23,10 @@ status hook, the outbound sender. Tests and benchmarks may hand in their own par
 What the bot is stays with the adapter: a `Deliver` coroutine given each `BotInput`.
 """
 
+import hmac
+import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,14 +35,21 @@ from connectors.whatsapp.core.client import GraphClient
 from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
 from connectors.whatsapp.core.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
 from connectors.whatsapp.core.errors import WhatsAppError
-from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.events import InboundMessage, StatusUpdate
 from connectors.whatsapp.core.importing import import_object
 from connectors.whatsapp.core.inbound import BotInput
+from connectors.whatsapp.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from connectors.whatsapp.core.metrics import Metrics
 from connectors.whatsapp.core.outbound import Outbound
+from connectors.whatsapp.core.outbox import MemoryOutbox, Outbox, Parcel, RedisOutbox, gone_status
+from connectors.whatsapp.core.pacing import LocalPacer, Pacer, RedisPacer
 from connectors.whatsapp.core.processing import Acknowledge, InboundPipeline, StatusHook
+from connectors.whatsapp.core.queue import Intake, QueueFull, QueueUnavailable
+from connectors.whatsapp.core.queue.memory import MemoryIntake
 from connectors.whatsapp.core.webhook import (
     SHUTTING_DOWN,
     TEMPORARILY_UNAVAILABLE,
+    TOO_MANY_PENDING,
     Acceptance,
     WebhookRequest,
     WebhookResponse,
@@ -75,6 +87,55 @@ def make_dedup_store(config: WhatsAppConfig) -> DedupStore:
     return InMemoryDedupStore(
         ttl_seconds=config.dedup_ttl_seconds, max_entries=config.dedup_max_entries
     )
+
+
+def make_pacer(config: WhatsAppConfig) -> Pacer:
+    """The send pacing the configuration asks for: in Redis when instances share Redis.
+
+    `queue: redis` (or `dedup: redis`) means several instances may send from one number, so the
+    number's budget must be shared through Redis; otherwise this process's buckets are enough.
+    """
+    if getattr(config, "queue", "memory") == "redis" or config.dedup == "redis":
+        return RedisPacer(
+            url=config.redis_url,
+            max_messages_per_second=config.max_messages_per_second,
+            pair_interval=config.pair_interval_seconds,
+            pair_burst=config.pair_burst,
+        )
+    return LocalPacer.shared(
+        config.max_messages_per_second,
+        pair_interval=config.pair_interval_seconds,
+        pair_burst=config.pair_burst,
+    )
+
+
+NOT_FOUND = WebhookResponse(404, "not found")
+METRICS_TOKEN_MISSING = WebhookResponse(401, "metrics need Authorization: Bearer <metrics_token>")
+METRICS_TOKEN_WRONG = WebhookResponse(403, "wrong metrics token")
+
+
+def make_intake(config: WhatsAppConfig) -> Intake:
+    """Where accepted messages wait: this process's memory, or the Redis stream (`queue`)."""
+    if config.queue == "redis":
+        from connectors.whatsapp.core.queue.redis_stream import RedisStreamIntake
+
+        return RedisStreamIntake(
+            url=config.redis_url,
+            claim_idle_seconds=config.claim_idle_seconds,
+            max_attempts=config.max_attempts,
+            max_pending=config.max_pending,
+            done_ttl_seconds=config.dedup_ttl_seconds,
+        )
+    return MemoryIntake(max_pending=config.max_pending)
+
+
+def make_outbox(config: WhatsAppConfig) -> Outbox | None:
+    """Where answers that failed for a retryable reason wait (None: `outbox_retry_seconds: 0`)."""
+    if config.outbox_retry_seconds <= 0:
+        return None
+    if config.queue == "redis":
+        return RedisOutbox(url=config.redis_url, retry_seconds=config.outbox_retry_seconds)
+    return MemoryOutbox(retry_seconds=config.outbox_retry_seconds)
 
 
 def load_status_hook(path: str | None) -> StatusHook | None:
@@ -129,6 +190,9 @@ class WebhookEndpoint:
         client: GraphClient | None = None,
         dedup: DedupStore | None = None,
         status_hook: StatusHook | None = None,
+        pacer: Pacer | None = None,
+        intake: Intake | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         """Check the settings and wire the parts.
 
@@ -142,7 +206,13 @@ class WebhookEndpoint:
                 "WHATSAPP_APP_SECRET; or validate_signature: false behind a proxy that checks it)"
             )
         self.config = config
+        self.meter: Metrics | None = (
+            Metrics(counters=lambda: self.pipeline.counters) if config.metrics else None
+        )
         self.client = client or make_graph_client(config)
+        if self.meter is not None and self.client.metrics is None:
+            self.client.metrics = self.meter
+        self.pacer = pacer if pacer is not None else make_pacer(config)
         self.dedup = dedup or make_dedup_store(config)
         self.status_hook = (
             status_hook if status_hook is not None else load_status_hook(config.status_hook)
@@ -151,7 +221,13 @@ class WebhookEndpoint:
             self.client,
             default_phone_number_id=config.phone_number_id,
             options=config.render_options(),
+            pacer=self.pacer,
         )
+        self.intake = intake if intake is not None else make_intake(config)
+        self.outbox = outbox if outbox is not None else make_outbox(config)
+        if self.outbox is not None:
+            self.outbox.bind(self._send_from_outbox, self._answer_lost)
+            self.outbound.outbox = self.outbox
         try:
             self._intents = config.intent_names()
         except ValueError as error:
@@ -160,14 +236,19 @@ class WebhookEndpoint:
         self._pipeline: InboundPipeline | None = None
         self._draining = False
         self._closed = False
-        self.counters: dict[str, int] = {"webhooks_refused_draining": 0, "webhook_faults": 0}
+        self.counters: dict[str, int] = {
+            "webhooks_refused_draining": 0,
+            "webhook_faults": 0,
+            "webhooks_refused_full": 0,
+            "webhooks_refused_unavailable": 0,
+        }
         logger.info(
             "WhatsApp channel: business number %s, Graph API %s (%s), de-duplication %s, queue %s.",
             config.phone_number_id,
             config.api_base_url,
             config.api_version,
             config.dedup,
-            "memory",
+            self.intake.mode,
         )
 
     def bind(self, deliver: Deliver) -> None:
@@ -182,9 +263,10 @@ class WebhookEndpoint:
                 dedup=self.dedup,
                 deliver=self._deliver_to_bot,
                 acknowledge=make_acknowledge(self.client, self.config),
-                status_hook=self.status_hook,
+                status_hook=self._metered_status_hook(),
                 intents=self._intents,
                 caption_as_text=self.config.media_caption_as_text,
+                intake=self.intake,
             )
         return self._pipeline
 
@@ -210,6 +292,23 @@ class WebhookEndpoint:
 
     async def receive(self, request: WebhookRequest) -> WebhookResponse:
         """A webhook POST: checked and parsed now, processed in the background."""
+        if self.meter is None:
+            return await self._receive(request)
+        started = time.perf_counter()
+        answer = await self._receive(request)
+        self.meter.webhook_answered(answer.status, time.perf_counter() - started)
+        return answer
+
+    async def start(self) -> None:
+        """Begin taking queued work (`queue: redis`: every instance consumes, webhooks or not).
+
+        Adapters call it when their server starts; `receive` and `health` call it too.
+        """
+        await self.pipeline.intake.start()
+        if isinstance(self.outbox, RedisOutbox):
+            await self.outbox.start()
+
+    async def _receive(self, request: WebhookRequest) -> WebhookResponse:
         try:
             acceptance = self.screen(request)
             if not acceptance.accepted or not acceptance.events:
@@ -218,7 +317,20 @@ class WebhookEndpoint:
                 self.counters["webhooks_refused_draining"] += 1
                 logger.warning("Webhook refused with 503: the server is stopping.")
                 return SHUTTING_DOWN
-            self.pipeline.accept(acceptance.events)
+            try:
+                await self.pipeline.admit(acceptance.events)
+            except QueueFull as error:
+                self.counters["webhooks_refused_full"] += 1
+                logger.warning("Webhook refused with 503: %s.", error)
+                return TOO_MANY_PENDING
+            except QueueUnavailable as error:
+                self.counters["webhooks_refused_unavailable"] += 1
+                logger.error("Webhook refused with 503: %s", error)
+                return TEMPORARILY_UNAVAILABLE
+            if self.meter is not None:
+                for event in acceptance.events:
+                    if isinstance(event, StatusUpdate):
+                        self.meter.status_received(event.status)
             return acceptance.response
         except Exception:
             self.counters["webhook_faults"] += 1
@@ -229,16 +341,54 @@ class WebhookEndpoint:
         """Status and counters; 200 while accepting webhooks, else 503."""
         status = "closed" if self._closed else "draining" if self._draining else "ok"
         pipeline = self.pipeline
+        queue = await pipeline.intake.stats() if not self._closed else {}
+        if "queue_error" in queue and status == "ok":
+            status = "queue unavailable"  # webhooks get 503 now: take this instance out
+        outbox: dict[str, Any] = {}
+        if self.outbox is not None:
+            try:
+                outbox["outbox_waiting"] = await self.outbox.waiting()
+            except Exception as error:
+                outbox["outbox_waiting"] = None
+                outbox["outbox_error"] = f"unreachable: {error}"
+            outbox.update(self.outbox.counters)
         body: dict[str, Any] = {
             "status": status,
-            "queue": "memory",
+            "queue": pipeline.intake.mode,
             "dedup": self.config.dedup,
-            "pending": pipeline.queues.pending,
+            "pending": 0,
+            **queue,
+            **outbox,
             **pipeline.counters,
             **self.outbound.counters,
             **self.counters,
         }
         return Health(200 if status == "ok" else 503, body)
+
+    def metrics_off(self) -> WebhookResponse:
+        """What the metrics route answers while `metrics` is off: 404, as for no route at all."""
+        return NOT_FOUND
+
+    async def metrics(self, request: WebhookRequest | None = None) -> WebhookResponse:
+        """The metrics route: Prometheus text format; 404 while `metrics` is off.
+
+        With `metrics_token`, the request must carry `Authorization: Bearer <token>` (compared in
+        constant time): 401 without the header, 403 with another token.
+        """
+        if self.meter is None:
+            return NOT_FOUND
+        token = self.config.metrics_token
+        if token:
+            header = request.header("Authorization") if request is not None else None
+            if not header or not header.strip():
+                return METRICS_TOKEN_MISSING
+            scheme, _, given = header.strip().partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode("utf-8"), token.encode("utf-8")
+            ):
+                return METRICS_TOKEN_WRONG
+        report = await self.health()
+        return WebhookResponse(200, self.meter.render(report.body), METRICS_CONTENT_TYPE)
 
     async def join(self) -> None:
         """Wait until everything accepted so far is processed (tests, benchmarks)."""
@@ -252,23 +402,74 @@ class WebhookEndpoint:
         """
         self._draining = True
         limit = self.config.drain_timeout_seconds if timeout is None else timeout
-        if self._pipeline is None:
+        if self._pipeline is None and self.outbox is None:
             return True
-        logger.info("Stopping: finishing the accepted messages first (at most %g s).", limit)
-        return await self._pipeline.drain(limit)
+        started = time.monotonic()
+        finished = True
+        if self._pipeline is not None:
+            logger.info("Stopping: finishing the accepted messages first (at most %g s).", limit)
+            finished = await self._pipeline.drain(limit)
+        if self.outbox is not None:
+            left = max(limit - (time.monotonic() - started), 0.0)
+            finished = await self.outbox.drain(left) and finished
+        return finished
 
     async def close(self) -> None:
         """Release connections (the Graph client, the de-duplication store). Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for name, closing in (("Graph client", self.outbound.close), ("store", self.dedup.close)):
+        closers = [("queue", self.intake.close)]
+        if self.outbox is not None:
+            closers.append(("outbox", self.outbox.close))
+        for name, closing in (
+            *closers,
+            ("Graph client", self.outbound.close),
+            ("store", self.dedup.close),
+            ("pacing store", self.pacer.close),
+        ):
             try:
                 await closing()
             except Exception:
                 logger.exception("Closing the %s failed.", name)
 
+    async def _send_from_outbox(
+        self, phone_number_id: str, recipient: str, body: Mapping[str, Any]
+    ) -> Any:
+        """An outbox retry: paced like any send, then the Graph client (which raises)."""
+        if self.outbound.pacer is not None:
+            await self.outbound.pacer.wait(phone_number_id, recipient)
+        return await self.client.send_message(phone_number_id, body)
+
+    async def _answer_lost(self, parcel: Parcel, reason: str) -> None:
+        """An answer the outbox gave up on: to the status hook, as a `failed` status."""
+        hook = self._metered_status_hook()
+        if hook is None:
+            return
+        result = hook(gone_status(parcel, reason))
+        if inspect.isawaitable(result):
+            await result
+
     async def _deliver_to_bot(self, bot_input: BotInput) -> None:
         if self._deliver is None:
             raise RuntimeError("WebhookEndpoint has no bot: call bind(deliver) first")
-        await self._deliver(bot_input)
+        if self.meter is None:
+            await self._deliver(bot_input)
+            return
+        started = time.perf_counter()
+        try:
+            await self._deliver(bot_input)
+        finally:
+            self.meter.turn_finished(time.perf_counter() - started)
+
+    def _metered_status_hook(self) -> StatusHook | None:
+        """The status hook, counting failed statuses by Meta code first when metrics are on."""
+        metrics, hook = self.meter, self.status_hook
+        if metrics is None:
+            return hook
+
+        def counted(status: StatusUpdate) -> Any:
+            metrics.status_failed([error.code for error in status.errors])
+            return hook(status) if hook is not None else None
+
+        return counted

@@ -21,6 +21,7 @@ from typing import Any
 
 from connectors.whatsapp.core.client import GraphClient, SendResult
 from connectors.whatsapp.core.errors import WhatsAppError
+from connectors.whatsapp.core.pacing import Pacer
 from connectors.whatsapp.core.rendering import RenderOptions, render_bot_message
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,11 @@ class Outbound:
         *,
         default_phone_number_id: str,
         options: RenderOptions | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.client = client
+        self.pacer = pacer
+        """Waits before each send for the number's rate and the recipient's (`core/pacing.py`)."""
         self.default_phone_number_id = default_phone_number_id
         self.options = options or RenderOptions()
         self.counters: dict[str, int] = {"answers_sent": 0, "send_failures": 0}
@@ -73,6 +77,8 @@ class Outbound:
     ) -> SendResult | None:
         """Send one Cloud API body; on failure log Meta's code and the recipient, return None."""
         try:
+            if self.pacer is not None:
+                await self.pacer.wait(phone_number_id, conversation_id)
             result = await self.client.send_message(phone_number_id, body)
         except WhatsAppError as error:
             self.counters["send_failures"] += 1

@@ -165,6 +165,19 @@ class WebhookService:
             return Health(503, {"status": "unresponsive", "backend": name})
         return Health(report.status_code, {**report.body, "backend": name, **self.counters})
 
+    def metrics(self, request: WebhookRequest) -> WebhookResponse:
+        """The endpoint's metrics route (404 while `metrics` is off); 503 if the loop is stuck."""
+        if self.endpoint.meter is None:
+            return self.endpoint.metrics_off()
+        with self._lock:
+            if self._closed:
+                return SHUTTING_DOWN
+            runtime, endpoint = self._start_locked()
+        try:
+            return runtime.run(endpoint.metrics(request), HEALTH_TIMEOUT_SECONDS)
+        except (TimeoutError, RuntimeError):
+            return TEMPORARILY_UNAVAILABLE
+
     def join(self, timeout: float = 30.0) -> bool:
         """Wait until every message accepted so far is processed (tests, benchmarks)."""
         with self._lock:

@@ -1,0 +1,230 @@
+"""Pacing of sends: never faster than Meta lets one business number send, or one recipient receive.
+
+Meta's two send-rate limits (https://developers.facebook.com/docs/whatsapp/throughput and
+"About the platform", "Rate limits"):
+
+- Throughput: a business number sends at most 80 messages per second by default (1,000 after
+  Meta's automatic upgrade); over it a send fails with 130429. Setting: `max_messages_per_second`.
+- Pair rate limit: one recipient gets about 1 message every 6 seconds, with bursts of up to 45
+  that borrow from the following minutes; over it a send fails with 131056. Settings:
+  `pair_interval_seconds` (6) and `pair_burst` (45), Meta's documented numbers; 0 s turns the
+  pair pacing off.
+
+Retrying after a 130429 or a 131056 works, but it wastes the attempt and Meta asks for a lower rate
+instead ("Retrying 131056 and 130429 aggressively makes things worse"). So `Outbound` waits here
+right before each send: a broadcast of thousands of proactive messages goes out at the number's
+rate, and a long multi-part answer to one user is spaced once it passes the burst.
+
+Both limits are a GCRA ("generic cell rate algorithm": a token bucket kept as one timestamp per
+key, the theoretical arrival time `tat`) used as a reservation: a send asks when it may go, which
+reserves that slot, then sleeps until then. Senders are served in the order they asked, nothing
+polls, and a process with many coroutines keeps one bucket per business number: every `Outbound`
+of the process shares `LocalPacer.shared()`. With several instances (`queue: redis`, or
+`dedup: redis`) the buckets live in Redis (`RedisPacer`: one Lua script, Redis's own clock), so
+the rate holds for the sum of the instances.
+
+The number's burst is half a second of sends (Meta counts per second): the other half second is
+margin for the jitter between our clock and Meta's, so that pacing at the limit does not cross it.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Protocol
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGES_PER_SECOND = 80.0
+DEFAULT_PAIR_INTERVAL_SECONDS = 6.0
+DEFAULT_PAIR_BURST = 45
+_PRUNE_ABOVE = 10_000
+"""Per-recipient timestamps kept before the ones already in the past are dropped."""
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[object]]
+
+
+def throughput_burst(rate: float) -> int:
+    """Sends a number may make at once: half a second's worth (see the module docstring)."""
+    return max(1, int(rate / 2))
+
+
+class Pacer(Protocol):
+    """Waits until one more message may be sent; returns the seconds it waited."""
+
+    async def wait(self, phone_number_id: str, recipient: str) -> float: ...
+
+    async def close(self) -> None: ...
+
+
+class Gcra:
+    """One rate per key: `1 / interval` events per second, bursts of `burst` events."""
+
+    def __init__(self, interval: float, burst: int) -> None:
+        if interval < 0 or burst < 1:
+            raise ValueError("interval must be >= 0 and burst >= 1")
+        self.interval = interval
+        self.burst = burst
+        self._offset = (burst - 1) * interval
+        self._tat: dict[str, float] = {}
+
+    def reserve(self, key: str, earliest: float) -> float:
+        """Reserve the first slot at or after `earliest` and return its time."""
+        if self.interval <= 0:
+            return earliest
+        tat = max(self._tat.get(key, earliest), earliest)
+        self._tat[key] = tat + self.interval
+        if len(self._tat) > _PRUNE_ABOVE:
+            self._prune(earliest)
+        return max(earliest, tat - self._offset)
+
+    def _prune(self, now: float) -> None:
+        # A key whose tat is in the past behaves exactly like a key never seen.
+        for key in [key for key, tat in self._tat.items() if tat <= now]:
+            del self._tat[key]
+
+
+class LocalPacer:
+    """The buckets of one process. Use `LocalPacer.shared(...)` so every sender shares them."""
+
+    _shared: ClassVar[dict[tuple[float, float, int], "LocalPacer"]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        max_messages_per_second: float = DEFAULT_MAX_MESSAGES_PER_SECOND,
+        *,
+        pair_interval: float = DEFAULT_PAIR_INTERVAL_SECONDS,
+        pair_burst: int = DEFAULT_PAIR_BURST,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if max_messages_per_second <= 0:
+            raise ValueError("max_messages_per_second must be more than 0")
+        self.rate = max_messages_per_second
+        self._number = Gcra(
+            1.0 / max_messages_per_second, throughput_burst(max_messages_per_second)
+        )
+        self._pair = Gcra(pair_interval, pair_burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()  # the Flask adapter's loop and a caller's may both send
+
+    @classmethod
+    def shared(
+        cls,
+        max_messages_per_second: float = DEFAULT_MAX_MESSAGES_PER_SECOND,
+        *,
+        pair_interval: float = DEFAULT_PAIR_INTERVAL_SECONDS,
+        pair_burst: int = DEFAULT_PAIR_BURST,
+    ) -> "LocalPacer":
+        """The process's pacer for these settings: one bucket per business number for all."""
+        key = (max_messages_per_second, pair_interval, pair_burst)
+        with cls._shared_lock:
+            pacer = cls._shared.get(key)
+            if pacer is None:
+                pacer = cls._shared[key] = cls(
+                    max_messages_per_second, pair_interval=pair_interval, pair_burst=pair_burst
+                )
+            return pacer
+
+    def reserve(self, phone_number_id: str, recipient: str) -> float:
+        """Reserve a slot for one send; the seconds to wait before making it."""
+        with self._lock:
+            now = self._clock()
+            at = self._pair.reserve(f"{phone_number_id}\0{recipient}", now)
+            at = self._number.reserve(phone_number_id, at)
+        return at - now
+
+    async def wait(self, phone_number_id: str, recipient: str) -> float:
+        delay = self.reserve(phone_number_id, recipient)
+        if delay > 0:
+            await self._sleep(delay)
+        return max(delay, 0.0)
+
+    async def close(self) -> None:
+        """Nothing to release: the buckets outlive any one sender."""
+
+
+_GCRA_SCRIPT = """
+local function reserve(key, interval, offset, earliest, now)
+  if interval <= 0 then return earliest end
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < earliest then tat = earliest end
+  local new_tat = tat + interval
+  local ttl = math.ceil((new_tat - now) / 1000) + 1000
+  redis.call('SET', key, string.format('%d', new_tat), 'PX', ttl)
+  local at = tat - offset
+  if at < earliest then at = earliest end
+  return at
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = now
+if KEYS[2] then
+  at = reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now, now)
+end
+at = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), at, now)
+return math.floor(at - now)
+"""
+"""Both reservations in one round trip, on Redis's clock (microseconds), so every instance shares
+one time base. The pair slot first, then the number's slot at or after it."""
+
+
+class RedisPacer:
+    """The buckets in Redis, shared by every instance; this process's `LocalPacer` if Redis fails.
+
+    Keys: `{prefix}{<phone_number_id>}` and `{prefix}{<phone_number_id>}:<recipient>`, in one hash
+    slot (Redis Cluster), expiring as soon as they hold no reservation.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        max_messages_per_second: float = DEFAULT_MAX_MESSAGES_PER_SECOND,
+        pair_interval: float = DEFAULT_PAIR_INTERVAL_SECONDS,
+        pair_burst: int = DEFAULT_PAIR_BURST,
+        prefix: str = "whatsapp:pace:",
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        import redis.asyncio
+
+        if max_messages_per_second <= 0:
+            raise ValueError("max_messages_per_second must be more than 0")
+        self._redis: Any = redis.asyncio.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2
+        )
+        self._script: Any = self._redis.register_script(_GCRA_SCRIPT)
+        interval = 1_000_000 / max_messages_per_second
+        burst = throughput_burst(max_messages_per_second)
+        pair_us = pair_interval * 1_000_000
+        self._args = (interval, (burst - 1) * interval, pair_us, (pair_burst - 1) * pair_us)
+        self._pair = pair_interval > 0
+        self._prefix = prefix
+        self._sleep = sleep
+        self._fallback = LocalPacer.shared(
+            max_messages_per_second, pair_interval=pair_interval, pair_burst=pair_burst
+        )
+        self._failing = False
+
+    async def wait(self, phone_number_id: str, recipient: str) -> float:
+        number_key = f"{self._prefix}{{{phone_number_id}}}"
+        keys = [number_key, f"{number_key}:{recipient}"] if self._pair else [number_key]
+        try:
+            micros = int(await self._script(keys=keys, args=self._args))
+        except Exception as error:  # redis raises many types; pacing must not stop a send
+            if not self._failing:
+                logger.error("Pacing store unreachable (%s); pacing this process alone.", error)
+                self._failing = True
+            return await self._fallback.wait(phone_number_id, recipient)
+        self._failing = False
+        delay = micros / 1_000_000
+        if delay > 0:
+            await self._sleep(delay)
+        return max(delay, 0.0)
+
+    async def close(self) -> None:
+        await self._redis.close()
