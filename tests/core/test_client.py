@@ -537,6 +537,8 @@ async def test_unknown_media_id(graph: GraphServer, fake_time: FakeTime) -> None
 
 
 async def test_a_media_url_that_is_gone(graph: GraphServer, fake_time: FakeTime) -> None:
+    # A 404 without Graph's JSON envelope (the sandbox's own answer has one).
+    graph.script(MEDIA_DOWNLOAD_PATH + "999", [raw(404, "Not Found", "text/plain")])
     async with make_client(graph, fake_time) as client:
         with pytest.raises(GraphAPIError) as caught:
             await client.download_media(graph.media_url("999"))

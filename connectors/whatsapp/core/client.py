@@ -38,7 +38,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -68,6 +68,12 @@ DEFAULT_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=300, connect=5, sock_read=30
 """For media downloads and uploads (up to 100 MB): a long total, but no stall over 30 s."""
 DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024
 """Meta's largest media (documents) is 100 MB."""
+DEFAULT_MEDIA_HOSTS = ("lookaside.fbsbx.com", "*.fbcdn.net", "*.whatsapp.net")
+"""Where Meta serves media downloads: the URL from `GET /{media-id}` is on lookaside.fbsbx.com
+(`/whatsapp_business/attachments/?mid=...`,
+https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#download-media), and
+Meta's CDNs are *.fbcdn.net and *.whatsapp.net. The bearer token goes to these (https only)
+and to the configured `api_base_url`'s host, nowhere else."""
 
 _MAX_JSON_BYTES = 1024 * 1024
 """A Graph API answer is a few hundred bytes; anything over this is not one."""
@@ -127,6 +133,7 @@ class GraphClient:
         session: aiohttp.ClientSession | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        media_hosts: Iterable[str] = DEFAULT_MEDIA_HOSTS,
         metrics: GraphObserver | None = None,
     ) -> None:
         if not isinstance(access_token, str) or not access_token.strip():
@@ -148,6 +155,7 @@ class GraphClient:
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._media_hosts = tuple(host.strip().lower() for host in media_hosts if host.strip())
         self.metrics = metrics
         # Built once: every request sends the same headers, and a JSON POST the same plus its type.
         self._auth_headers = {
@@ -263,6 +271,7 @@ class GraphClient:
         target = URL(url)
         if target.scheme not in ("http", "https") or not target.host:
             raise ValueError("media url must be an http(s) URL")
+        self._check_media_host(target)
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
 
@@ -310,6 +319,25 @@ class GraphClient:
         if not isinstance(media_id, str | int) or isinstance(media_id, bool) or media_id == "":
             raise UnexpectedResponseError(f"upload answered without an id: {result!r}")
         return str(media_id)
+
+    def _check_media_host(self, target: URL) -> None:
+        """The access token goes only to Meta's media hosts (https) or to the Graph API's host.
+
+        Raises:
+            UntrustedMediaURLError: any other host, or plain http to a media host.
+        """
+        base = URL(self._base_url)
+        host = (target.host or "").lower().rstrip(".")
+        same_host = host == (base.host or "").lower() and target.port == base.port
+        if same_host and target.scheme in (base.scheme, "https"):
+            return
+        if target.scheme == "https" and any(_host_matches(host, p) for p in self._media_hosts):
+            return
+        raise UntrustedMediaURLError(
+            f"refusing to send the access token to {target.scheme}://{host}: media is "
+            f"downloaded over https from {', '.join(self._media_hosts) or 'no media host'} "
+            f"or from {base.host} (the 'media_hosts' setting)"
+        )
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -521,6 +549,17 @@ def _code_of(exc: WhatsAppError) -> str:
     if exc.__cause__ is not None:
         return _describe_transport(exc.__cause__)
     return type(exc).__name__
+
+
+class UntrustedMediaURLError(WhatsAppError, ValueError):
+    """A media URL outside Meta's media hosts and the Graph API's: the token is not sent there."""
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    """`*.fbcdn.net` matches any subdomain of fbcdn.net (not fbcdn.net itself); else exact."""
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    return host == pattern
 
 
 def _str_or_none(value: object) -> str | None:

@@ -36,6 +36,11 @@ class SenderQueues:
         running = len(self._workers)
         return running + sum(len(queue) for queue in self._queues.values())
 
+    @property
+    def accepting(self) -> bool:
+        """False once `drain` began."""
+        return self._accepting
+
     def submit(self, key: str, job: Job) -> bool:
         """Queue `job` behind the other jobs of `key`. False (and not queued) once draining."""
         if not self._accepting:

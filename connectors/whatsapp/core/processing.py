@@ -4,6 +4,11 @@ For each inbound message, in order per sender: skip it if its id was already pro
 redelivers), mark it as read with a typing indicator, then hand it to the bot. Statuses never reach
 the bot: failures are logged with Meta's error codes and offered to an optional hook. Everything
 runs in the background after the webhook was answered; nothing here raises into the adapter.
+
+Where accepted messages wait for their turn is the intake's business (`queue/`): this process's
+memory, or a Redis stream shared by every instance. `admit` hands it the messages of a webhook
+(repeats inside the webhook dropped) and raises `QueueFull`/`QueueUnavailable` when they could not
+be taken, so that the endpoint answers 503 instead of a 200 that would lose them.
 """
 
 import asyncio
@@ -23,6 +28,8 @@ from connectors.whatsapp.core.events import (
 )
 from connectors.whatsapp.core.inbound import DEFAULT_INTENTS, BotInput, to_bot_input
 from connectors.whatsapp.core.ordering import SenderQueues
+from connectors.whatsapp.core.queue import Intake, QueueFull, unique_messages
+from connectors.whatsapp.core.queue.memory import MemoryIntake
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +53,11 @@ class InboundPipeline:
         intents: Mapping[MessageKind, str | None] = DEFAULT_INTENTS,
         caption_as_text: bool = False,
         acknowledge_wait: float = 2.0,
+        intake: Intake | None = None,
     ) -> None:
+        """`intake`: where messages wait (default: this process's memory). With a Redis intake
+        the intake de-duplicates messages itself (atomically with storing them), so `dedup` is
+        then used for statuses only."""
         self._dedup = dedup
         self._deliver = deliver
         self._acknowledge = acknowledge
@@ -54,7 +65,9 @@ class InboundPipeline:
         self._intents = intents
         self._caption_as_text = caption_as_text
         self._acknowledge_wait = acknowledge_wait
-        self._queues: SenderQueues | None = None
+        self.intake: Intake = intake if intake is not None else MemoryIntake()
+        self.intake.bind(self._turn)
+        self._dedup_messages = self.intake.mode == "memory"
         self._accepting = True
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.counters: dict[str, int] = {
@@ -68,9 +81,10 @@ class InboundPipeline:
 
     @property
     def queues(self) -> SenderQueues:
-        if self._queues is None:  # created on the running loop, not at import or start-up
-            self._queues = SenderQueues()
-        return self._queues
+        """The per-sender queues of a memory intake."""
+        if not isinstance(self.intake, MemoryIntake):
+            raise TypeError(f"the {self.intake.mode} intake has no in-process queues")
+        return self.intake.queues
 
     @property
     def accepting(self) -> bool:
@@ -78,18 +92,62 @@ class InboundPipeline:
         return self._accepting
 
     def accept(self, events: Iterable[Event]) -> int:
-        """Queue the events for processing; call on the event loop. Returns the messages queued."""
+        """Queue the events (memory intake); call on the event loop. Returns the messages queued.
+
+        The endpoint uses `admit`, which also works with a Redis intake and raises instead of
+        logging when the messages cannot be taken.
+        """
+        events = list(events)
+        messages = self._unique(events)
         queued = 0
+        if messages:
+            if not isinstance(self.intake, MemoryIntake):
+                raise TypeError("accept() needs a memory intake; await admit() instead")
+            try:
+                queued = self.intake.submit_now(messages) if self._accepting else 0
+            except QueueFull as error:
+                logger.error("%d message(s) refused: %s", len(messages), error)
+            if queued < len(messages):
+                for message in messages[queued:]:
+                    logger.error("Message %s from %s refused.", message.id, message.sender)
+            self.counters["accepted"] += queued
+        self._handle_others(events)
+        return queued
+
+    async def admit(self, events: Iterable[Event]) -> int:
+        """Hand the webhook's messages to the intake, handle its other events; messages taken.
+
+        Raises:
+            QueueFull: too many messages wait; nothing of this webhook was taken.
+            QueueUnavailable: the messages could not be stored; nothing was taken.
+        """
+        events = list(events)
+        messages = self._unique(events)
+        added = 0
+        if messages:
+            if not self._accepting:
+                raise QueueFull("shutting down")
+            added = await self.intake.submit(messages)
+            self.counters["accepted"] += added
+            self.counters["duplicates"] += len(messages) - added
+        self._handle_others(events)
+        return added
+
+    def _unique(self, events: list[Event]) -> list[InboundMessage]:
+        messages = [event for event in events if isinstance(event, InboundMessage)]
+        unique = unique_messages(messages)
+        if len(unique) < len(messages):
+            self.counters["duplicates"] += len(messages) - len(unique)
+            logger.info(
+                "Webhook repeats messages: %d repeat(s) dropped.", len(messages) - len(unique)
+            )
+        return unique
+
+    def _handle_others(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, InboundMessage):
-                if self._accepting and self.queues.submit(event.sender, self._job(event)):
-                    queued += 1
-                    self.counters["accepted"] += 1
-                else:
-                    logger.error(
-                        "Shutting down: message %s from %s refused.", event.id, event.sender
-                    )
-            elif isinstance(event, StatusUpdate):
+                continue
+            if isinstance(event, StatusUpdate):
                 self.counters["statuses"] += 1
                 if event.failed:
                     self._spawn(self._on_failed_status(event))
@@ -99,12 +157,11 @@ class InboundPipeline:
                 logger.warning("Webhook reports errors: %s", _describe_errors(event.errors))
             elif isinstance(event, SkippedChange):
                 logger.debug("Skipped webhook change (%s): %s", event.field, event.reason)
-        return queued
 
     async def drain(self, timeout: float) -> bool:
         """Stop accepting, finish what was accepted (on shutdown). True if all finished in time."""
         self._accepting = False
-        finished = True if self._queues is None else await self.queues.drain(timeout)
+        finished = await self.intake.drain(timeout)
         if self._side_tasks:
             _, pending = await asyncio.wait(self._side_tasks, timeout=max(timeout, 0.1))
             finished = finished and not pending
@@ -112,19 +169,13 @@ class InboundPipeline:
 
     async def join(self) -> None:
         """Wait until everything accepted so far is processed (tests, benchmarks)."""
-        if self._queues is not None:
-            await self.queues.join()
+        await self.intake.join()
         while self._side_tasks:
             await asyncio.wait(set(self._side_tasks))
 
-    def _job(self, message: InboundMessage) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            await self._process(message)
-
-        return run
-
-    async def _process(self, message: InboundMessage) -> None:
-        if not await self._dedup.first_seen("message:" + message.id):
+    async def _turn(self, message: InboundMessage) -> None:
+        """One message's turn, called by the intake; raises when the bot's turn raised."""
+        if self._dedup_messages and not await self._dedup.first_seen("message:" + message.id):
             self.counters["duplicates"] += 1
             logger.info("Duplicate delivery of %s from %s ignored.", message.id, message.sender)
             return

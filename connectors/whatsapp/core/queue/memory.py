@@ -1,0 +1,89 @@
+"""`queue: memory`: accepted messages wait in this process, in order per conversation.
+
+Today's behaviour, bounded: beyond `max_pending` messages waiting or running, a webhook is refused
+(`QueueFull`, so the endpoint answers 503 and Meta redelivers later) rather than letting memory
+grow without limit. A turn that raises is logged and the conversation goes on (no retry: nothing
+here survives the process anyway). On shutdown `drain` finishes what was accepted.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.ordering import SenderQueues
+from connectors.whatsapp.core.queue import Handler, QueueFull, conversation_key
+
+logger = logging.getLogger(__name__)
+
+
+class MemoryIntake:
+    """Per-conversation queues in this process (`SenderQueues`), with a bound."""
+
+    mode = "memory"
+
+    def __init__(self, *, max_pending: int = 10_000) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be at least 1")
+        self.max_pending = max_pending
+        self._handler: Handler | None = None
+        self._queues: SenderQueues | None = None
+        self.counters: dict[str, int] = {"refused_full": 0}
+
+    @property
+    def queues(self) -> SenderQueues:
+        if self._queues is None:  # created on the running loop, not at import or start-up
+            self._queues = SenderQueues()
+        return self._queues
+
+    @property
+    def pending(self) -> int:
+        return 0 if self._queues is None else self._queues.pending
+
+    @property
+    def accepting(self) -> bool:
+        return self._queues is None or self._queues.accepting
+
+    def bind(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def start(self) -> None:
+        return None
+
+    def submit_now(self, messages: Sequence[InboundMessage]) -> int:
+        """`submit` without awaiting (the pipeline's synchronous `accept`).
+
+        Returns how many were queued: 0 once draining (the caller logs the refusal).
+        """
+        if self.pending >= self.max_pending:
+            self.counters["refused_full"] += 1
+            raise QueueFull(f"{self.pending} messages wait (max_pending {self.max_pending})")
+        queued = 0
+        for message in messages:
+            if self.queues.submit(conversation_key(message), self._job(message)):
+                queued += 1
+        return queued
+
+    async def submit(self, messages: Sequence[InboundMessage]) -> int:
+        return self.submit_now(messages)
+
+    async def drain(self, timeout: float) -> bool:
+        return True if self._queues is None else await self._queues.drain(timeout)
+
+    async def join(self) -> None:
+        if self._queues is not None:
+            await self._queues.join()
+
+    async def stats(self) -> dict[str, Any]:
+        return {"pending": self.pending, "max_pending": self.max_pending, **self.counters}
+
+    async def close(self) -> None:
+        return None
+
+    def _job(self, message: InboundMessage) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if self._handler is None:
+                raise RuntimeError("MemoryIntake has no handler: call bind() first")
+            await self._handler(message)
+
+        return run
