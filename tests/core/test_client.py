@@ -27,7 +27,15 @@ from connectors.whatsapp.core.errors import (
 )
 from connectors.whatsapp.core.retry import RetryPolicy
 from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID
-from tests.support.graph_server import GraphServer, drop, meta_error, ok, raw, slow
+from tests.support.graph_server import (
+    MEDIA_DOWNLOAD_PATH,
+    GraphServer,
+    drop,
+    meta_error,
+    ok,
+    raw,
+    slow,
+)
 
 TO = "5511987654321"
 TEXT = {"messaging_product": "whatsapp", "to": TO, "type": "text", "text": {"body": "Olá"}}
@@ -596,7 +604,7 @@ async def test_download_over_the_cap_while_streaming(
     graph: GraphServer, fake_time: FakeTime
 ) -> None:
     body = b"y" * (300 * 1024)
-    graph.script("/attachments/", [raw(200, body, "video/mp4", chunked=True)] * 2)
+    graph.script(MEDIA_DOWNLOAD_PATH + "1", [raw(200, body, "video/mp4", chunked=True)] * 2)
     async with make_client(graph, fake_time) as client:
         url = graph.media_url("1")
         with pytest.raises(MediaTooLargeError) as caught:

@@ -1,4 +1,11 @@
-"""A real, scripted Graph API server on 127.0.0.1 for tests: no mocks, real HTTP.
+"""The suite's one fake Graph API: the sandbox's own Graph API app, on 127.0.0.1, with test hooks.
+
+The answers are the sandbox's (`sandbox/graph.py`): the same validation of every message body
+(`sandbox/validation.py`, the suite's one message-validity oracle), the same ids, media store,
+media URLs and error envelopes. This module only adds what a test needs around them: a record of
+every request, answers scripted ahead of the sandbox (errors, odd bodies, latency, dropped
+connections), and a sandbox set up for tests (no contacts, no 24-hour window, no rate limits, its
+status webhooks kept here instead of sent to a bot).
 
 Async tests:
 
@@ -6,7 +13,7 @@ Async tests:
 
     async with GraphServer() as graph:              # checks Bearer tests.conftest.ACCESS_TOKEN
         client = GraphClient(access_token=ACCESS_TOKEN, base_url=graph.base_url)
-        graph.script("/messages", [meta_error(130429), ok()])   # first answers, then the defaults
+        graph.script("/messages", [meta_error(130429), ok()])   # first answers, then the sandbox
         await client.send_message(PHONE_NUMBER_ID, body)
         requests = await graph.wait_for(2, timeout=5)     # for senders that work in the background
         assert requests[-1].json["to"] == "15550001111"
@@ -16,49 +23,44 @@ a background thread; use `graph.wait_for_sync(n)` there.
 
 API, kept small on purpose:
 
-- `GraphServer(access_token=ACCESS_TOKEN)`: the expected bearer token (None: accept any). A wrong
-  or missing one gets Meta's code 190 with HTTP 401, and no scripted answer is used up.
+- `GraphServer(access_token=ACCESS_TOKEN, phone_number_id=PHONE_NUMBER_ID, **sandbox_settings)`:
+  the bearer token and business number the sandbox expects (a wrong token gets Meta's code 190
+  with HTTP 401, and no scripted answer is used up); any other `SandboxConfig` field changes the
+  sandbox (for example `throughput_per_second=80` to meet the rate limit).
 - `graph.base_url` (`http://127.0.0.1:<port>`); `graph.requests`: every `RecordedRequest`
   (method, path, raw_path, query, headers, body, json, form, peer, time), in arrival order;
-  `graph.sent_messages`: the JSON bodies POSTed to `/messages`, read receipts left out.
+  `graph.sent_messages`: the JSON bodies POSTed to `/messages`, read receipts left out;
+  `graph.sandbox`: the sandbox itself (its state, faults, settings); `graph.webhooks`: the status
+  webhooks the sandbox sent (a message to a number it has no contact for is `failed`, 131026).
 - `graph.script(match, [answers...], method=None)`: `match` is a path suffix (`"/messages"`,
   `"/media"`) or a function of the `RecordedRequest`. Matching requests take the answers in
-  order; once they run out, the defaults apply again. Scripts are tried in the order they were
-  added. Answers: `ok(json=None)` (None: the default answer), `meta_error(code, http_status=400,
+  order; once they run out, the sandbox answers again. Scripts are tried in the order they were
+  added. Answers: `ok(json=None)` (None: the sandbox's answer), `meta_error(code, http_status=400,
   message=..., subcode=..., details=..., retry_after=...)`, `raw(status, body, content_type)`
   for odd bodies (`chunked=True`: no Content-Length), `slow(seconds, then=None)` to answer late,
   `drop()` to close the connection without any answer.
-- `graph.add_media(data, mime_type) -> media_id`; `graph.media_url(media_id)`.
+- `graph.add_media(data, mime_type) -> media_id`; `graph.media_url(media_id)` (signed, valid for
+  the sandbox's 5 minutes); `MEDIA_DOWNLOAD_PATH` is the path such a URL starts with.
 - `await graph.wait_for(n, timeout=5)` / `graph.wait_for_sync(n, timeout=5)`: wait until `n`
   requests have arrived, return them all; an AssertionError lists what came if they do not.
 
-Default answers, shaped like Meta's
-(https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages):
-
-- `POST /{version}/{phone_number_id}/messages`: `{"messaging_product": "whatsapp", "contacts":
-  [{"input": to, "wa_id": to}], "messages": [{"id": "wamid.graph-<n>"}]}`; a read receipt
-  (`"status": "read"`) gets `{"success": true}`; a body without `to` gets code 100.
-- `POST /{version}/{phone_number_id}/media` (multipart `file`, `type`, `messaging_product`):
-  stores the file and answers `{"id": <media id>}`.
-- `GET /{version}/{media_id}`: `{"messaging_product", "url", "mime_type", "sha256", "file_size",
-  "id"}` for a known media id (added or uploaded), code 100 subcode 33 otherwise.
-- `GET` of a media url: the bytes, with the media's Content-Type.
-- Anything else: code 2500 "Unknown path components", HTTP 400.
+Two answers differ from the sandbox run on its own, because tests call the Graph API without
+having gone through the sandbox's chat: a read receipt for a message id the sandbox never
+delivered is taken (the test posted that message's webhook itself), and a path no route knows gets
+Meta's error instead of a bare 404: code 100 subcode 33 for an object id that does not exist (the
+sandbox routes only its own numeric media ids), else code 2500 ("Unknown path components").
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email.message
-import hashlib
-import itertools
 import json
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -66,23 +68,19 @@ from urllib.parse import unquote
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from tests.conftest import ACCESS_TOKEN
+from sandbox.config import SandboxConfig
+from sandbox.context import SANDBOX, Sandbox
+from sandbox.errors import ERROR_TITLES, GraphError, unknown_object
+from sandbox.media import url_signature
+from sandbox.server import create_app
+from sandbox.state import ChatEntry
+from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID
 
-_DOWNLOAD_PATH = "/whatsapp_business/attachments/"
-_TITLES = {
-    0: "AuthException",
-    1: "An unknown error occurred",
-    2: "Service temporarily unavailable",
-    4: "Application request limit reached",
-    10: "Application does not have permission for this action",
-    100: "Invalid parameter",
-    190: "Invalid OAuth access token - Cannot parse access token",
-    131000: "Something went wrong",
-    131026: "Message Undeliverable",
-    131047: "Re-engagement message",
-    130429: "Rate limit hit",
-    131056: "(Business Account, Consumer Account) pair rate limit hit",
-}
+MEDIA_DOWNLOAD_PATH = "/_media/"
+"""Where the sandbox serves media downloads (`sandbox/graph.py`, `download_media`)."""
+_WEBHOOK_SINK = "/_tests/webhook"
+_UNDELIVERED_CHAT = "tests"
+"""The conversation a read receipt's unknown message is filed under."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +95,13 @@ class Answer:
     delay: float = 0.0
     drop: bool = False
     default: bool = False
-    """Answer as the server would without a script (after `delay`)."""
+    """Answer as the sandbox would (after `delay`)."""
     chunked: bool = False
     """Send the body with chunked encoding, without a Content-Length."""
 
 
 def ok(json: Any = None, *, status: int = 200) -> Answer:
-    """A success: `json` as given, or the default answer for the request when None."""
+    """A success: `json` as given, or the sandbox's answer for the request when None."""
     if json is None:
         return Answer(status=status, default=True)
     return Answer(status=status, json=json)
@@ -120,20 +118,20 @@ def meta_error(
     type: str = "OAuthException",
     fbtrace_id: str = "AGraphServerTrace",
 ) -> Answer:
-    """Meta's error envelope
+    """Meta's error envelope, as the sandbox writes it
     (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes)."""
-    error: dict[str, Any] = {
-        "message": message or f"(#{code}) {_TITLES.get(code, 'Graph API error')}",
-        "type": type,
-        "code": code,
-        "fbtrace_id": fbtrace_id,
-    }
-    if details is not None:
-        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
-    if subcode is not None:
-        error["error_subcode"] = subcode
+    error = GraphError(
+        code,
+        message or f"(#{code}) {ERROR_TITLES.get(code, 'Graph API error')}",
+        details=details,
+        status=http_status,
+        error_subcode=subcode,
+        error_type=type,
+    )
+    envelope = error.body()
+    envelope["error"]["fbtrace_id"] = fbtrace_id
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-    return Answer(status=http_status, json={"error": error}, headers=headers)
+    return Answer(status=http_status, json=envelope, headers=headers)
 
 
 def raw(
@@ -153,7 +151,7 @@ def raw(
 
 
 def slow(seconds: float, then: Answer | None = None) -> Answer:
-    """Wait `seconds` before answering with `then` (the default answer if None)."""
+    """Wait `seconds` before answering with `then` (the sandbox's answer if None)."""
     return dataclasses.replace(then or ok(), delay=seconds)
 
 
@@ -187,6 +185,7 @@ class RecordedRequest:
     query: Mapping[str, str]
     headers: CIMultiDictProxy[str]
     body: bytes
+    """The raw body (empty for a multipart body: see `form`)."""
     json: Any
     """The decoded JSON body, or None."""
     form: Mapping[str, FormField]
@@ -203,27 +202,42 @@ class RecordedRequest:
 
 
 @dataclass(slots=True)
-class _Media:
-    data: bytes
-    mime_type: str
-
-
-@dataclass(slots=True)
 class _Script:
     match: Callable[[RecordedRequest], bool]
     answers: deque[Answer]
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 class GraphServer:
     """The server. Use `async with` in async tests, `with` (own thread) in sync ones."""
 
-    def __init__(self, *, access_token: str | None = ACCESS_TOKEN) -> None:
+    def __init__(
+        self,
+        *,
+        access_token: str = ACCESS_TOKEN,
+        phone_number_id: str = PHONE_NUMBER_ID,
+        **sandbox_settings: Any,
+    ) -> None:
         self.access_token = access_token
         self.requests: list[RecordedRequest] = []
+        self.webhooks: list[Any] = []
+        self._settings: dict[str, Any] = {
+            "access_token": access_token,
+            "phone_number_id": phone_number_id,
+            "contacts": (),
+            "groups": (),
+            "enforce_service_window": False,
+            "throughput_per_second": 0.0,
+            "pair_interval": 0.0,
+            "status_delays": (0.0, 0.0, 0.0),
+            "webhook_retry_delays": (),
+            **sandbox_settings,
+        }
         self._scripts: list[_Script] = []
-        self._media: dict[str, _Media] = {}
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        self._sandbox: Sandbox | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._thread: threading.Thread | None = None
@@ -237,17 +251,31 @@ class GraphServer:
             raise RuntimeError("GraphServer is not running")
         return f"http://127.0.0.1:{self._port}"
 
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            raise RuntimeError("GraphServer is not running")
+        return self._sandbox
+
     async def start(self) -> None:
-        app = web.Application(client_max_size=200 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
-        await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        config = SandboxConfig(
+            host="127.0.0.1",
+            port=self._port,
+            webhook_url=self.base_url + _WEBHOOK_SINK,
+            **self._settings,
+        )
+        app = create_app(config)
+        app.middlewares.insert(0, self._middleware)
+        app.router.add_post(_WEBHOOK_SINK, self._webhook_sink)
+        self._sandbox = app[SANDBOX]
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
+        await runner.setup()
         site = web.SockSite(runner, sock, shutdown_timeout=1)
         await site.start()
         self._runner = runner
-        self._port = sock.getsockname()[1]
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -310,15 +338,15 @@ class GraphServer:
         with self._lock:
             self._scripts.append(_Script(matcher, deque(answers)))
 
-    def add_media(self, data: bytes, mime_type: str, media_id: str | None = None) -> str:
-        """Make a media id known to `GET /{media_id}` and its download url."""
-        media_id = media_id or f"{next(self._ids):016d}"
-        with self._lock:
-            self._media[media_id] = _Media(data, mime_type)
-        return media_id
+    def add_media(self, data: bytes, mime_type: str) -> str:
+        """Store a file in the sandbox, as a user's photo would be; return its media id."""
+        return self.sandbox.state.store_media(data, mime_type, None).id
 
     def media_url(self, media_id: str) -> str:
-        return f"{self.base_url}{_DOWNLOAD_PATH}?mid={media_id}&ext=1&hash=graphserver"
+        """The download URL the sandbox hands out for `media_id` (it need not exist)."""
+        expires = int(self.sandbox.state.clock() + self.sandbox.config.media_url_ttl)
+        signature = url_signature(self.sandbox.url_secret, media_id, expires)
+        return f"{self.base_url}{MEDIA_DOWNLOAD_PATH}{media_id}?ext={expires}&hash={signature}"
 
     @property
     def sent_messages(self) -> list[Any]:
@@ -356,22 +384,28 @@ class GraphServer:
 
     # -- handling ------------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == _WEBHOOK_SINK:
+            return await handler(request)
         recorded = await _record(request)
         self.requests.append(recorded)
-        if self.access_token is not None and recorded.bearer != self.access_token:
-            return await _render(request, meta_error(190, 401, fbtrace_id="AGraphServerAuth"))
-        answer = self._scripted(recorded)
-        if answer is not None:
-            if answer.delay:
-                await asyncio.sleep(answer.delay)
-            if answer.drop:
-                if request.transport is not None:
-                    request.transport.close()
-                raise asyncio.CancelledError
-            if not answer.default:
-                return await _render(request, answer)
-        return await _render(request, self._default(recorded))
+        if recorded.bearer == self.access_token:
+            answer = self._scripted(recorded)
+            if answer is not None:
+                if answer.delay:
+                    await asyncio.sleep(answer.delay)
+                if answer.drop:
+                    if request.transport is not None:
+                        request.transport.close()
+                    raise asyncio.CancelledError
+                if not answer.default:
+                    return await _render(request, answer)
+            self._know_read_message(recorded)
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return await _render(request, _unknown_path(request))
 
     def _scripted(self, recorded: RecordedRequest) -> Answer | None:
         with self._lock:
@@ -380,79 +414,44 @@ class GraphServer:
                     return script.answers.popleft()
         return None
 
-    def _default(self, request: RecordedRequest) -> Answer:
-        parts = [unquote(part) for part in request.raw_path.split("/") if part]
-        if request.method == "GET" and request.path == _DOWNLOAD_PATH:
-            media = self._media.get(request.query.get("mid", ""))
-            if media is None:
-                return raw(404, b"Not Found", "text/plain")
-            return raw(200, media.data, media.mime_type)
-        if request.method == "POST" and len(parts) == 3 and parts[2] == "messages":
-            return self._message_answer(request)
-        if request.method == "POST" and len(parts) == 3 and parts[2] == "media":
-            return self._upload_answer(request)
-        if request.method == "GET" and len(parts) == 2:
-            media_id = parts[1]
-            media = self._media.get(media_id)
-            if media is None:
-                return meta_error(
-                    100,
-                    subcode=33,
-                    message=f"Unsupported get request. Object with ID '{media_id}' does not exist,"
-                    " cannot be loaded due to missing permissions, or does not support this"
-                    " operation.",
-                )
-            return ok(
-                {
-                    "messaging_product": "whatsapp",
-                    "url": self.media_url(media_id),
-                    "mime_type": media.mime_type,
-                    "sha256": hashlib.sha256(media.data).hexdigest(),
-                    "file_size": len(media.data),
-                    "id": media_id,
-                }
+    def _know_read_message(self, recorded: RecordedRequest) -> None:
+        """Let a read receipt name a message the test delivered itself (see the module doc)."""
+        body = recorded.json
+        if not (isinstance(body, dict) and body.get("status") == "read"):
+            return
+        message_id = body.get("message_id")
+        state = self.sandbox.state
+        if isinstance(message_id, str) and message_id.strip() and message_id not in state.entries:
+            entry = ChatEntry(
+                message_id, _UNDELIVERED_CHAT, "user", "text", {}, state.clock(), "delivered"
             )
-        return meta_error(2500, message=f"Unknown path components: {request.path}")
+            state.add_entry(entry)
 
-    def _message_answer(self, request: RecordedRequest) -> Answer:
-        body = request.json
-        if not isinstance(body, dict):
-            return meta_error(100, message="(#100) Invalid parameter")
-        if body.get("status") == "read":
-            return ok({"success": True})
-        to = body.get("to")
-        if not isinstance(to, str) or not to:
-            return meta_error(100, message="(#100) The parameter to is required.")
-        return ok(
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
-                "messages": [{"id": f"wamid.graph-{next(self._ids)}"}],
-            }
-        )
-
-    def _upload_answer(self, request: RecordedRequest) -> Answer:
-        file = request.form.get("file")
-        if file is None or request.form.get("messaging_product", FormField(b"")).text != "whatsapp":
-            return meta_error(100, message="(#100) The parameter file is required.")
-        mime_type = request.form.get("type", FormField(b"")).text or file.content_type or ""
-        media_id = self.add_media(file.value, mime_type)
-        return ok({"id": media_id})
+    async def _webhook_sink(self, request: web.Request) -> web.Response:
+        self.webhooks.append(await request.json())
+        return web.json_response({})
 
 
 async def _record(request: web.Request) -> RecordedRequest:
-    body = await request.read()
+    body = b""
     decoded: Any = None
     form: dict[str, FormField] = {}
+    if request.content_type.startswith("multipart/"):
+        # Parsed here with aiohttp's own reader, which keeps the result for the sandbox's routes.
+        for name, value in (await request.post()).items():
+            if isinstance(value, web.FileField):
+                data = value.file.read()
+                value.file.seek(0)
+                form[name] = FormField(data, value.filename, value.content_type)
+            else:
+                form[name] = FormField(value.encode("utf-8") if isinstance(value, str) else value)
+    else:
+        body = await request.read()
     if request.content_type == "application/json":
         try:
             decoded = json.loads(body)
         except ValueError:
             decoded = None
-    elif request.content_type.startswith("multipart/"):
-        boundary = _boundary(request.headers.get("Content-Type", ""))
-        if boundary:
-            form = _parse_multipart(body, boundary)
     peer = request.transport.get_extra_info("peername") if request.transport else None
     return RecordedRequest(
         method=request.method,
@@ -466,6 +465,16 @@ async def _record(request: web.Request) -> RecordedRequest:
         peer=(peer[0], peer[1]) if isinstance(peer, tuple) else None,
         time=time.monotonic(),
     )
+
+
+def _unknown_path(request: web.Request) -> Answer:
+    """Meta's answer where the sandbox has no route: an object id that does not exist (the sandbox
+    only routes its own numeric media ids), else code 2500."""
+    segments = [segment for segment in request.rel_url.raw_path.split("/") if segment]
+    if request.method in ("GET", "DELETE") and len(segments) == 2:
+        error = unknown_object(unquote(segments[1]), request.method.lower())
+        return Answer(status=error.status, json=error.body())
+    return meta_error(2500, message=f"Unknown path components: {request.path}")
 
 
 def _path_suffix(suffix: str) -> Callable[[RecordedRequest], bool]:
@@ -492,33 +501,3 @@ async def _render(request: web.Request, answer: Answer) -> web.StreamResponse:
         await stream.write(body[start : start + 16 * 1024])
     await stream.write_eof()
     return stream
-
-
-def _boundary(content_type: str) -> str | None:
-    message = email.message.Message()
-    message["Content-Type"] = content_type
-    boundary = message.get_param("boundary")
-    return boundary if isinstance(boundary, str) else None
-
-
-def _parse_multipart(body: bytes, boundary: str) -> dict[str, FormField]:
-    fields: dict[str, FormField] = {}
-    for segment in body.split(b"--" + boundary.encode("latin-1"))[1:]:
-        if segment.startswith(b"--"):
-            break
-        segment = segment.removeprefix(b"\r\n").removesuffix(b"\r\n")
-        head, _, content = segment.partition(b"\r\n\r\n")
-        part = email.message.Message()
-        for line in head.decode("latin-1").split("\r\n"):
-            name, sep, value = line.partition(":")
-            if sep:
-                part[name.strip()] = value.strip()
-        field_name = part.get_param("name", header="content-disposition")
-        if not isinstance(field_name, str):
-            continue
-        fields[field_name] = FormField(
-            value=content,
-            filename=part.get_filename(),
-            content_type=part.get("Content-Type"),
-        )
-    return fields

@@ -1,0 +1,249 @@
+"""The Rasa adapter without a trained model: credentials, `WhatsAppOutput`, routes, one round trip.
+
+Rasa loads the channel the way `rasa run --credentials credentials.yml` does
+(`rasa.core.run.create_http_input_channels`), serves it from its own app factory
+(`configure_app([...], enable_api=False)`) with a stub agent in place of a model (Rasa's own
+channel tests do the same, /work/shared/reference/rasa-3.6-internals.md section 5), and sends to
+the suite's Graph API (the sandbox's, which refuses any body Meta would refuse).
+"""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sanic import Sanic
+
+from connectors.whatsapp import WhatsAppInput, WhatsAppOutput
+from connectors.whatsapp.adapters.rasa_channel import WhatsAppConfigError
+from connectors.whatsapp.core.config import WhatsAppConfig
+from tests.conftest import VERIFY_TOKEN
+from tests.support.graph_server import GraphServer, meta_error
+from tests.support.sanic_server import serve
+from tests.support.settings import credentials
+from tests.support.validity import assert_valid
+from tests.support.webhooks import encode, post_webhook, text_message
+
+Sanic.test_mode = True  # Rasa names every app alike; Sanic refuses a second one otherwise
+TO = "5511987654321"
+CHANNEL = "connectors.whatsapp.WhatsAppInput"
+
+
+def credentials_yml(tmp_path: Path, lines: list[str]) -> str:
+    path = tmp_path / "credentials.yml"
+    path.write_text(f"{CHANNEL}:\n" + "".join(f"  {line}\n" for line in lines))
+    return str(path)
+
+
+def rasa_loads(path: str) -> list[Any]:
+    """What `rasa run --credentials <path>` does with the file."""
+    from rasa.core.run import create_http_input_channels
+
+    channels: list[Any] = create_http_input_channels(None, path)
+    return channels
+
+
+def required_lines(**changes: str) -> list[str]:
+    values = {key: str(value) for key, value in credentials().items()} | changes
+    return [f"{key}: {value}" for key, value in values.items() if value != "-"]
+
+
+@pytest.fixture
+def no_whatsapp_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`from_credentials` falls back to `WHATSAPP_*` variables: none may leak in."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("WHATSAPP_"):
+            monkeypatch.delenv(name)
+
+
+# -- from_credentials: every error names the key --------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_whatsapp_env")
+def test_the_projects_credentials_shape_loads(tmp_path: Path) -> None:
+    [channel] = rasa_loads(credentials_yml(tmp_path, required_lines()))
+    assert isinstance(channel, WhatsAppInput)
+    assert channel.config.phone_number_id == credentials()["phone_number_id"]
+
+
+@pytest.mark.usefixtures("no_whatsapp_env")
+def test_a_missing_key_is_named(tmp_path: Path) -> None:
+    path = credentials_yml(tmp_path, required_lines(access_token="-"))
+    with pytest.raises(WhatsAppConfigError) as caught:
+        rasa_loads(path)
+    message = str(caught.value)
+    assert "WhatsAppInput in credentials.yml" in message
+    assert "'access_token'" in message
+    assert "WHATSAPP_ACCESS_TOKEN" in message  # where else it may come from
+
+
+@pytest.mark.usefixtures("no_whatsapp_env")
+def test_an_unknown_key_is_named_with_the_likely_one(tmp_path: Path) -> None:
+    path = credentials_yml(tmp_path, [*required_lines(), "dedupe: redis"])
+    with pytest.raises(WhatsAppConfigError) as caught:
+        rasa_loads(path)
+    assert "'dedupe'" in str(caught.value)
+    assert "'dedup'" in str(caught.value)  # did you mean
+
+
+@pytest.mark.usefixtures("no_whatsapp_env")
+def test_an_unexpanded_variable_is_named(tmp_path: Path) -> None:
+    # Quoted, Rasa leaves ${VAR} as it is: the channel must not take it for a token.
+    path = credentials_yml(tmp_path, required_lines(access_token='"${WHATSAPP_ACCESS_TOKEN}"'))
+    with pytest.raises(WhatsAppConfigError) as caught:
+        rasa_loads(path)
+    message = str(caught.value)
+    assert "'access_token'" in message
+    assert "${WHATSAPP_ACCESS_TOKEN}" in message
+
+
+@pytest.mark.usefixtures("no_whatsapp_env")
+def test_from_credentials_without_any_credentials_names_the_first_key() -> None:
+    with pytest.raises(WhatsAppConfigError, match="'access_token'"):
+        WhatsAppInput.from_credentials(None)
+
+
+# -- WhatsAppOutput: each kind of bot message, to a real Graph API --------------------------------
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[GraphServer]:
+    async with GraphServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def channel(graph: GraphServer) -> AsyncIterator[WhatsAppInput]:
+    channel = WhatsAppInput(WhatsAppConfig.from_mapping(credentials(graph.base_url)))
+    yield channel
+    await channel.endpoint.close()
+
+
+BUTTONS = [{"title": "Sim", "payload": "/affirm"}, {"title": "Não", "payload": "/deny"}]
+
+
+async def test_each_kind_of_bot_message_is_sent(graph: GraphServer, channel: WhatsAppInput) -> None:
+    output = channel.get_output_channel()
+    assert isinstance(output, WhatsAppOutput)
+    assert output.name() == "whatsapp"
+    await output.send_text_message(TO, "Olá!")
+    await output.send_image_url(TO, "https://example.com/cardapio.jpg")
+    await output.send_attachment(TO, "https://example.com/cardapio.pdf")
+    await output.send_text_with_buttons(TO, "Confirma?", BUTTONS)
+    await output.send_quick_replies(TO, "Confirma?", BUTTONS)
+    await output.send_elements(TO, [{"title": "Feijoada", "subtitle": "Com arroz"}])
+    location = {"type": "location", "location": {"latitude": -23.56, "longitude": -46.65}}
+    await output.send_custom_json(TO, location)
+
+    sent = graph.sent_messages
+    kinds = [(body["type"], body.get("interactive", {}).get("type")) for body in sent]
+    assert kinds == [
+        ("text", None),
+        ("image", None),
+        ("document", None),
+        ("interactive", "button"),
+        ("interactive", "button"),
+        ("text", None),
+        ("location", None),
+    ]
+    assert all(body["to"] == TO for body in sent)
+    assert sent[0]["text"]["body"] == "Olá!"
+    assert sent[1]["image"] == {"link": "https://example.com/cardapio.jpg"}
+    assert sent[2]["document"]["link"] == "https://example.com/cardapio.pdf"
+    replies = sent[3]["interactive"]["action"]["buttons"]
+    assert [(b["reply"]["id"], b["reply"]["title"]) for b in replies] == [
+        ("/affirm", "Sim"),
+        ("/deny", "Não"),
+    ]
+    assert sent[4] == sent[3]
+    assert "Feijoada" in sent[5]["text"]["body"]
+    assert sent[6]["location"] == location["location"]
+    assert_valid(*sent)
+    assert channel.endpoint.outbound.counters["answers_sent"] == len(sent)
+    assert channel.endpoint.outbound.counters["send_failures"] == 0
+
+
+async def test_send_response_sends_the_whole_message_in_rasas_order(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    output = channel.get_output_channel()
+    await output.send_response(
+        TO, {"text": "Veja", "buttons": BUTTONS, "image": "https://example.com/a.png"}
+    )
+    assert [body["type"] for body in graph.sent_messages] == ["interactive", "image"]
+
+
+async def test_a_refused_send_does_not_raise_into_rasa(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    graph.script("/messages", [meta_error(131009, details="Parameter value is not valid")])
+    output = channel.get_output_channel()
+    await output.send_text_message(TO, "primeira")  # refused: logged, not raised
+    await output.send_text_message(TO, "segunda")
+    assert [body["text"]["body"] for body in graph.sent_messages] == ["primeira", "segunda"]
+    assert channel.endpoint.outbound.counters["send_failures"] == 1
+    assert channel.endpoint.outbound.counters["answers_sent"] == 1
+
+
+# -- Rasa's app: the routes, and one webhook through to the agent and back ------------------------
+
+
+class EchoAgent:
+    """Stands in for Rasa's Agent: `register()`'s handler calls `handle_message` (no model)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_message(self, message: Any) -> None:
+        self.messages.append(message)
+        await message.output_channel.send_text_message(message.sender_id, "eco: " + message.text)
+
+
+def configured_app(channel: WhatsAppInput, agent: EchoAgent) -> Any:
+    from rasa.core.run import configure_app
+
+    app = configure_app([channel], enable_api=False)
+    app.ctx.agent = agent
+    return app
+
+
+def test_the_routes_are_registered_under_webhooks_whatsapp(channel: WhatsAppInput) -> None:
+    app = configured_app(channel, EchoAgent())
+    routes = {
+        ("/" + "/".join(route.parts), method)
+        for route in app.router.routes
+        for method in route.methods
+    }
+    assert {
+        ("/webhooks/whatsapp", "GET"),
+        ("/webhooks/whatsapp/metrics", "GET"),
+        ("/webhooks/whatsapp/webhook", "GET"),
+        ("/webhooks/whatsapp/webhook", "POST"),
+    } <= {(path.rstrip("/"), method) for path, method in routes}
+
+
+async def test_a_signed_text_reaches_the_agent_and_its_answer_reaches_whatsapp(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    agent = EchoAgent()
+    payload, wamid = text_message(TO, "oi")
+    async with serve(configured_app(channel, agent)) as url, aiohttp.ClientSession() as http:
+        webhook = url + "/webhooks/whatsapp/webhook"
+        query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"}
+        async with http.get(webhook, params=query) as response:
+            assert (response.status, await response.text()) == (200, "42")
+        assert (await post_webhook(http, webhook, encode(payload), secret="wrong"))[0] in (401, 403)
+        assert (await post_webhook(http, webhook, encode(payload)))[0] == 200
+        await channel.pipeline.join()
+        async with http.get(url + "/webhooks/whatsapp/") as response:
+            assert response.status == 200
+
+    [message] = agent.messages
+    assert (message.text, message.sender_id, message.message_id) == ("oi", TO, wamid)
+    assert message.input_channel == "whatsapp"
+    assert isinstance(message.output_channel, WhatsAppOutput)
+    [answer] = graph.sent_messages
+    assert (answer["to"], answer["text"]["body"]) == (TO, "eco: oi")
