@@ -16,9 +16,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.whatsapp.core import defaults
+from connectors.whatsapp.core.client import DEFAULT_MEDIA_HOSTS
 from connectors.whatsapp.core.events import MessageKind
-from connectors.whatsapp.core.inbound import intent_names
+from connectors.whatsapp.core.identity import DEFAULT_IDENTITY_TTL_SECONDS
+from connectors.whatsapp.core.inbound import (
+    DEFAULT_OPT_OUT_INTENT,
+    DEFAULT_OPT_OUT_KEYWORDS,
+    InboundOptions,
+    intent_names,
+)
 from connectors.whatsapp.core.rendering import RenderOptions
+from connectors.whatsapp.core.window import ReengagementTemplate, TemplateConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +83,23 @@ class WhatsAppConfig:
     """Send a captioned photo's caption as the text instead of the `/whatsapp_image` intent."""
     status_hook: str | None = None
     """Import path ("package.module.function") of a callable given every failed status."""
+    event_hook: str | None = None
+    """Import path of a callable given every status (with its pricing), `user_preferences`
+    update, group, standby, handover and calls webhook: what never reaches the bot."""
+    reengagement_template: ReengagementTemplate | None = None
+    """The template sent instead of a bot message outside the 24-hour window, and once more
+    for a free-form send Meta refused with 131047 (`window.py`)."""
+    opt_out_keywords: tuple[str, ...] = DEFAULT_OPT_OUT_KEYWORDS
+    """Whole messages (case and accents ignored) that reach the bot as `opt_out_intent`."""
+    opt_out_intent: str | None = DEFAULT_OPT_OUT_INTENT
+    """The intent opt-out keywords become; empty: they reach the bot as plain text."""
+    edits: bool = True
+    """Hand an edited message's new text to the bot, flagged `edited` (false: nothing is sent)."""
+    media_hosts: tuple[str, ...] = DEFAULT_MEDIA_HOSTS
+    """Hosts `download_media` sends the access token to (https only), besides `api_base_url`'s;
+    "*.fbcdn.net" matches every subdomain."""
+    identity_ttl_seconds: int = DEFAULT_IDENTITY_TTL_SECONDS
+    """How long the ids seen together for a person are kept after their last message."""
     list_button_label: str = defaults.LIST_BUTTON_LABEL
     """Label of the button that opens a list (at most 20 characters)."""
     empty_body: str = DEFAULT_EMPTY_BODY
@@ -195,6 +220,22 @@ class WhatsAppConfig:
             RenderOptions(list_button_label, empty_body, more_options_body)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        try:
+            reengagement_template = ReengagementTemplate.from_value(
+                values.get("reengagement_template") or env.get(ENV_PREFIX + "REENGAGEMENT_TEMPLATE")
+            )
+        except TemplateConfigError as error:
+            raise ConfigError(f"'reengagement_template' {error}") from None
+        opt_out_words = _words(raw("opt_out_keywords"), "opt_out_keywords")
+        # Present but empty turns opt-outs off, so `raw` (which skips empty values) is not used.
+        opt_out_intent_value = (
+            values["opt_out_intent"]
+            if "opt_out_intent" in values
+            else env.get(ENV_PREFIX + "OPT_OUT_INTENT", DEFAULT_OPT_OUT_INTENT)
+        )
+        if opt_out_intent_value is not None and not isinstance(opt_out_intent_value, str):
+            raise ConfigError("'opt_out_intent' must be an intent name (or empty to turn it off)")
+        media_hosts = _words(raw("media_hosts"), "media_hosts")
         api_base_url = (text("api_base_url", DEFAULT_API_BASE_URL) or "").rstrip("/")
         if (
             urlsplit(api_base_url).scheme not in ("http", "https")
@@ -227,6 +268,15 @@ class WhatsAppConfig:
             intents=dict(intents),
             media_caption_as_text=flag("media_caption_as_text", False),
             status_hook=text("status_hook"),
+            event_hook=text("event_hook"),
+            reengagement_template=reengagement_template,
+            opt_out_keywords=DEFAULT_OPT_OUT_KEYWORDS if opt_out_words is None else opt_out_words,
+            opt_out_intent=(opt_out_intent_value or "").strip().lstrip("/") or None,
+            edits=flag("edits", True),
+            media_hosts=DEFAULT_MEDIA_HOSTS if media_hosts is None else media_hosts,
+            identity_ttl_seconds=int(
+                number("identity_ttl_seconds", DEFAULT_IDENTITY_TTL_SECONDS, 60)
+            ),
             list_button_label=list_button_label,
             empty_body=empty_body,
             more_options_body=more_options_body,
@@ -244,6 +294,16 @@ class WhatsAppConfig:
         """The intent for each message kind: the defaults with `intents` applied."""
         return intent_names(self.intents)
 
+    def inbound_options(self) -> InboundOptions:
+        """What turns messages into bot input: intents, captions, opt-outs, edits."""
+        return InboundOptions(
+            intents=self.intent_names(),
+            caption_as_text=self.media_caption_as_text,
+            opt_out_keywords=self.opt_out_keywords,
+            opt_out_intent=self.opt_out_intent,
+            edits=self.edits,
+        )
+
     def render_options(self) -> RenderOptions:
         """The wording the renderer adds (list button, bodies Meta requires)."""
         return RenderOptions(self.list_button_label, self.empty_body, self.more_options_body)
@@ -258,6 +318,17 @@ def _positive(value: float, key: str) -> float:
     if value <= 0:
         raise ConfigError(f"'{key}' must be more than 0, got {value:g}")
     return value
+
+
+def _words(value: object, key: str) -> tuple[str, ...] | None:
+    """A list of words from credentials.yml, or one comma-separated string (an env variable)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"'{key}' must be a list of strings (or one comma-separated string)")
+    return tuple(item.strip() for item in value if item.strip())
 
 
 def known_keys() -> frozenset[str]:
