@@ -17,7 +17,9 @@ rate, and a long multi-part answer to one user is spaced once it passes the burs
 
 Both limits are a GCRA ("generic cell rate algorithm": a token bucket kept as one timestamp per
 key, the theoretical arrival time `tat`) used as a reservation: a send asks when it may go, which
-reserves that slot, then sleeps until then. Senders are served in the order they asked, nothing
+reserves that slot, then sleeps until then. The recipient's slot comes first; only once it is
+reached is the number's slot reserved (a slot reserved far ahead would hold the number's budget
+for everyone else meanwhile). Senders are served in the order they asked, nothing
 polls, and a process with many coroutines keeps one bucket per business number: every `Outbound`
 of the process shares `LocalPacer.shared()`. With several instances (`queue: redis`, or
 `dedup: redis`) the buckets live in Redis (`RedisPacer`: one Lua script, Redis's own clock), so
@@ -130,47 +132,53 @@ class LocalPacer:
                 )
             return pacer
 
-    def reserve(self, phone_number_id: str, recipient: str) -> float:
-        """Reserve a slot for one send; the seconds to wait before making it."""
+    def reserve_pair(self, phone_number_id: str, recipient: str) -> float:
+        """Reserve the recipient's next slot; the seconds until it."""
         with self._lock:
             now = self._clock()
-            at = self._pair.reserve(f"{phone_number_id}\0{recipient}", now)
-            at = self._number.reserve(phone_number_id, at)
-        return at - now
+            return self._pair.reserve(f"{phone_number_id}\0{recipient}", now) - now
+
+    def reserve_number(self, phone_number_id: str) -> float:
+        """Reserve the business number's next slot; the seconds until it."""
+        with self._lock:
+            now = self._clock()
+            return self._number.reserve(phone_number_id, now) - now
 
     async def wait(self, phone_number_id: str, recipient: str) -> float:
-        delay = self.reserve(phone_number_id, recipient)
+        waited = self.reserve_pair(phone_number_id, recipient)
+        if waited > 0:  # only then ask for the number's slot (see the module docstring)
+            await self._sleep(waited)
+        delay = self.reserve_number(phone_number_id)
         if delay > 0:
             await self._sleep(delay)
-        return max(delay, 0.0)
+        return max(waited, 0.0) + max(delay, 0.0)
 
     async def close(self) -> None:
         """Nothing to release: the buckets outlive any one sender."""
 
 
 _GCRA_SCRIPT = """
-local function reserve(key, interval, offset, earliest, now)
-  if interval <= 0 then return earliest end
+local function reserve(key, interval, offset, now)
   local tat = tonumber(redis.call('GET', key) or '0')
-  if tat < earliest then tat = earliest end
+  if tat < now then tat = now end
   local new_tat = tat + interval
   local ttl = math.ceil((new_tat - now) / 1000) + 1000
   redis.call('SET', key, string.format('%d', new_tat), 'PX', ttl)
   local at = tat - offset
-  if at < earliest then at = earliest end
-  return at
+  if at < now then at = now end
+  return math.floor(at - now)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local at = now
 if KEYS[2] then
-  at = reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now, now)
+  local wait = reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
+  if wait > 0 then return -wait end
 end
-at = reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), at, now)
-return math.floor(at - now)
+return reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now)
 """
-"""Both reservations in one round trip, on Redis's clock (microseconds), so every instance shares
-one time base. The pair slot first, then the number's slot at or after it."""
+"""One round trip, on Redis's clock (microseconds), so every instance shares one time base: the
+recipient's slot, then (if it is now) the number's slot. A negative answer is the wait for the
+recipient's slot; the number's slot is then asked for once it is reached."""
 
 
 class RedisPacer:
@@ -213,18 +221,23 @@ class RedisPacer:
     async def wait(self, phone_number_id: str, recipient: str) -> float:
         number_key = f"{self._prefix}{{{phone_number_id}}}"
         keys = [number_key, f"{number_key}:{recipient}"] if self._pair else [number_key]
+        waited = 0.0
         try:
             micros = int(await self._script(keys=keys, args=self._args))
+            if micros < 0:  # the recipient's slot is later: wait for it, then the number's
+                waited = -micros / 1_000_000
+                await self._sleep(waited)
+                micros = int(await self._script(keys=[number_key], args=self._args))
         except Exception as error:  # redis raises many types; pacing must not stop a send
             if not self._failing:
                 logger.error("Pacing store unreachable (%s); pacing this process alone.", error)
                 self._failing = True
-            return await self._fallback.wait(phone_number_id, recipient)
+            return waited + await self._fallback.wait(phone_number_id, recipient)
         self._failing = False
         delay = micros / 1_000_000
         if delay > 0:
             await self._sleep(delay)
-        return max(delay, 0.0)
+        return waited + max(delay, 0.0)
 
     async def close(self) -> None:
         await self._redis.close()
