@@ -88,7 +88,9 @@ def make_pacer(config: WhatsAppConfig) -> Pacer:
     """The send pacing the configuration asks for: in Redis when instances share Redis.
 
     `queue: redis` (or `dedup: redis`) means several instances may send from one number, so the
-    number's budget must be shared through Redis; otherwise this process's buckets are enough.
+    number's budget must be shared through Redis; otherwise this process's buckets are enough:
+    the endpoint's, which every sender of the process uses (the Rasa channel's answers and its
+    proactive output channel, the sync service's answers).
     """
     if getattr(config, "queue", "memory") == "redis" or config.dedup == "redis":
         return RedisPacer(
@@ -97,7 +99,7 @@ def make_pacer(config: WhatsAppConfig) -> Pacer:
             pair_interval=config.pair_interval_seconds,
             pair_burst=config.pair_burst,
         )
-    return LocalPacer.shared(
+    return LocalPacer(
         config.max_messages_per_second,
         pair_interval=config.pair_interval_seconds,
         pair_burst=config.pair_burst,

@@ -20,8 +20,9 @@ key, the theoretical arrival time `tat`) used as a reservation: a send asks when
 reserves that slot, then sleeps until then. The recipient's slot comes first; only once it is
 reached is the number's slot reserved (a slot reserved far ahead would hold the number's budget
 for everyone else meanwhile). Senders are served in the order they asked, nothing
-polls, and a process with many coroutines keeps one bucket per business number: every `Outbound`
-of the process shares `LocalPacer.shared()`. With several instances (`queue: redis`, or
+polls, and a process with many coroutines keeps one bucket per business number: the endpoint's
+`Outbound` is the one every sender of the process goes through (`LocalPacer.shared()` gives one
+pacer to several senders built separately). With several instances (`queue: redis`, or
 `dedup: redis`) the buckets live in Redis (`RedisPacer`: one Lua script, Redis's own clock), so
 the rate holds for the sum of the instances.
 
@@ -89,7 +90,7 @@ class Gcra:
 
 
 class LocalPacer:
-    """The buckets of one process. Use `LocalPacer.shared(...)` so every sender shares them."""
+    """Buckets in this process, for every sender given this pacer (`shared()`: one per settings)."""
 
     _shared: ClassVar[dict[tuple[float, float, int], "LocalPacer"]] = {}
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -213,7 +214,7 @@ class RedisPacer:
         self._pair = pair_interval > 0
         self._prefix = prefix
         self._sleep = sleep
-        self._fallback = LocalPacer.shared(
+        self._fallback = LocalPacer(
             max_messages_per_second, pair_interval=pair_interval, pair_burst=pair_burst
         )
         self._failing = False
