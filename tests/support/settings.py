@@ -10,21 +10,8 @@ does (`WHATSAPP_BACKEND="echo"`, `mark_as_read=False`); anything else an environ
 
 from typing import Any
 
+from connectors.whatsapp.core.config import ENV_PREFIX
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
-
-
-def whatsapp_env(graph_url: str | None = None, **overrides: str) -> dict[str, str]:
-    """The required `WHATSAPP_*` variables, `WHATSAPP_API_BASE_URL` when given, then `overrides`."""
-    env = {
-        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-    }
-    if graph_url is not None:
-        env["WHATSAPP_API_BASE_URL"] = graph_url
-    env.update(overrides)
-    return env
 
 
 def credentials(graph_url: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -39,3 +26,11 @@ def credentials(graph_url: str | None = None, **overrides: Any) -> dict[str, Any
         values["api_base_url"] = graph_url
     values.update(overrides)
     return values
+
+
+def whatsapp_env(graph_url: str | None = None, **overrides: str) -> dict[str, str]:
+    """The same settings as `WHATSAPP_<KEY>` variables (the channel's own naming, `ENV_PREFIX`),
+    then `overrides`, which name the variables themselves."""
+    env = {ENV_PREFIX + key.upper(): str(value) for key, value in credentials(graph_url).items()}
+    env.update(overrides)
+    return env

@@ -70,34 +70,28 @@ def test_the_projects_credentials_shape_loads(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("no_whatsapp_env")
-def test_a_missing_key_is_named(tmp_path: Path) -> None:
-    path = credentials_yml(tmp_path, required_lines(access_token="-"))
+@pytest.mark.parametrize(
+    ("lines", "named"),
+    [
+        # missing: named, with the variable it may also come from
+        (required_lines(access_token="-"), ["'access_token'", "WHATSAPP_ACCESS_TOKEN"]),
+        # a typo: named, with the key it likely meant
+        ([*required_lines(), "dedupe: redis"], ["'dedupe'", "'dedup'"]),
+        # quoted, Rasa leaves ${VAR} as it is: the channel must not take it for a token
+        (
+            required_lines(access_token='"${WHATSAPP_ACCESS_TOKEN}"'),
+            ["'access_token'", "${WHATSAPP_ACCESS_TOKEN}"],
+        ),
+    ],
+    ids=["missing", "unknown", "unexpanded"],
+)
+def test_a_key_at_fault_is_named(tmp_path: Path, lines: list[str], named: list[str]) -> None:
     with pytest.raises(WhatsAppConfigError) as caught:
-        rasa_loads(path)
+        rasa_loads(credentials_yml(tmp_path, lines))
     message = str(caught.value)
     assert "WhatsAppInput in credentials.yml" in message
-    assert "'access_token'" in message
-    assert "WHATSAPP_ACCESS_TOKEN" in message  # where else it may come from
-
-
-@pytest.mark.usefixtures("no_whatsapp_env")
-def test_an_unknown_key_is_named_with_the_likely_one(tmp_path: Path) -> None:
-    path = credentials_yml(tmp_path, [*required_lines(), "dedupe: redis"])
-    with pytest.raises(WhatsAppConfigError) as caught:
-        rasa_loads(path)
-    assert "'dedupe'" in str(caught.value)
-    assert "'dedup'" in str(caught.value)  # did you mean
-
-
-@pytest.mark.usefixtures("no_whatsapp_env")
-def test_an_unexpanded_variable_is_named(tmp_path: Path) -> None:
-    # Quoted, Rasa leaves ${VAR} as it is: the channel must not take it for a token.
-    path = credentials_yml(tmp_path, required_lines(access_token='"${WHATSAPP_ACCESS_TOKEN}"'))
-    with pytest.raises(WhatsAppConfigError) as caught:
-        rasa_loads(path)
-    message = str(caught.value)
-    assert "'access_token'" in message
-    assert "${WHATSAPP_ACCESS_TOKEN}" in message
+    for part in named:
+        assert part in message
 
 
 @pytest.mark.usefixtures("no_whatsapp_env")
