@@ -29,12 +29,12 @@ class SenderQueues:
         self._idle = asyncio.Event()
         self._idle.set()
         self._accepting = True
+        self._pending = 0
 
     @property
     def pending(self) -> int:
         """Jobs accepted and not finished yet (queued or running)."""
-        running = len(self._workers)
-        return running + sum(len(queue) for queue in self._queues.values())
+        return self._pending
 
     @property
     def accepting(self) -> bool:
@@ -46,6 +46,7 @@ class SenderQueues:
         if not self._accepting:
             return False
         self._queues.setdefault(key, deque()).append(job)
+        self._pending += 1
         if key not in self._workers:
             self._idle.clear()
             self._workers[key] = asyncio.get_running_loop().create_task(
@@ -78,6 +79,8 @@ class SenderQueues:
                     await job()
                 except Exception:
                     logger.exception("Processing a message from %s failed.", key)
+                finally:
+                    self._pending -= 1
         finally:
             del self._queues[key]
             del self._workers[key]

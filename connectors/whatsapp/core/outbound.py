@@ -14,24 +14,53 @@ The client has already retried what can be retried (throttling, 5xx, timeouts) b
 failure reaches here.
 """
 
+import hashlib
+import inspect
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.whatsapp.core.client import GraphClient, SendResult
-from connectors.whatsapp.core.errors import WhatsAppError
+from connectors.whatsapp.core.errors import ReEngagementError, WhatsAppError
+from connectors.whatsapp.core.events import StatusUpdate
+from connectors.whatsapp.core.identity import IdentityStore
 from connectors.whatsapp.core.pacing import Pacer
-from connectors.whatsapp.core.rendering import RenderOptions, render_bot_message
+from connectors.whatsapp.core.rendering import (
+    RenderOptions,
+    render_bot_message,
+    render_group_message,
+)
+from connectors.whatsapp.core.window import ReengagementTemplate, is_reengagement, refusal_status
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Address:
-    """Where a conversation's messages go: the id the renderer puts in the body."""
+    """Where a conversation's messages go: the id the renderer puts in the body.
+
+    `to` is a phone number (sent as `to`), a BSUID (sent as `recipient`: a BSUID in `to` gets a
+    200 from Meta and is then silently dropped) or, with `group`, a group id (`recipient_type:
+    "group"`).
+    """
 
     to: str
+    group: bool = False
+    phone: str | None = None
+    """The person's phone number, if known (authentication templates need one)."""
+    outside_window: bool = False
+    """The person's last message is known and more than 24 hours old."""
+
+
+class PhoneNumberRequiredError(WhatsAppError, ValueError):
+    """A send that needs the person's phone number (an authentication template) has none."""
+
+
+NEEDS_PHONE_NUMBER = "needs_phone_number"
+"""A key a custom message may carry (`true`) to be sent to the person's phone number only, as
+Meta requires for authentication templates; it is removed before sending."""
 
 
 class Outbound:
@@ -51,10 +80,37 @@ class Outbound:
         self.default_phone_number_id = default_phone_number_id
         self.options = options or RenderOptions()
         self.counters: dict[str, int] = {"answers_sent": 0, "send_failures": 0}
+        self.counters["templates_sent"] = 0
+        self.identities: IdentityStore | None = None
+        """Who a conversation is (phone, BSUID, group), their window, menus, sent ids."""
+        self.reengagement: ReengagementTemplate | None = None
+        """Sent instead of a free-form message outside the 24-hour window, or once after 131047."""
+        self.status_hook: Callable[[StatusUpdate], Any] | None = None
+        """Given a 131047 refusal that no template could answer."""
+        self.clock: Callable[[], float] = time.time
 
-    def address(self, conversation_id: str) -> Address:
-        """The address of a conversation (a phone number, a business-scoped user id, ...)."""
-        return Address(to=conversation_id)
+    async def address(self, conversation_id: str) -> Address:
+        """The address of a conversation, from the identity store when there is one.
+
+        A person last seen with a phone number gets `to`; one whose latest message came with a
+        BSUID only (a username user) gets `recipient`; a group, the group. Without a store, or
+        for a conversation it never saw, the id is used as given (`builders.address` puts a
+        BSUID-shaped id in `recipient`).
+        """
+        if self.identities is None:
+            return Address(to=conversation_id)
+        found = await self.identities.recipient(conversation_id)
+        if found.group:
+            return Address(to=conversation_id, group=True)
+        if found.phone and not (found.phone_withheld and found.user_id):
+            to = found.phone
+        else:
+            to = found.user_id or found.phone or conversation_id
+        return Address(
+            to=to,
+            phone=found.phone,
+            outside_window=found.outside_window(self.clock()),
+        )
 
     async def send(
         self,
@@ -68,9 +124,85 @@ class Outbound:
         Returns one entry per body: the send's result, or None where it failed (logged).
         """
         sender = phone_number_id or self.default_phone_number_id
-        address = self.address(conversation_id)
-        bodies = render_bot_message(message, to=address.to, options=self.options)
-        return [await self.deliver_body(sender, conversation_id, body) for body in bodies]
+        address = await self.address(conversation_id)
+        message, needs_phone = _needs_phone(message)
+        if needs_phone:
+            if address.phone is None:
+                self.counters["send_failures"] += 1
+                logger.error(
+                    "Not sent to %s: %s",
+                    conversation_id,
+                    PhoneNumberRequiredError(
+                        "this message needs the person's phone number (authentication "
+                        "templates do), and they are known only by their business-scoped user id"
+                    ),
+                )
+                return []
+            address = Address(to=address.phone, phone=address.phone)
+        if address.group:
+            bodies, menu = render_group_message(message, to=address.to, options=self.options)
+            if menu and self.identities is not None:
+                await self.identities.remember_menu(conversation_id, menu)
+        elif address.outside_window and self.reengagement is not None and not _is_template(message):
+            logger.info(
+                "%s last wrote more than 24 hours ago: sending the template %r instead.",
+                conversation_id,
+                self.reengagement.name,
+            )
+            bodies = [self.reengagement.body(_message_text(message), address.to)]
+        else:
+            bodies = render_bot_message(message, to=address.to, options=self.options)
+        results: list[SendResult | None] = []
+        for body in bodies:
+            result = await self.deliver_body(sender, conversation_id, body)
+            results.append(result)
+            store = None if address.group or body.get("type") == "template" else self.identities
+            if result is not None and store is not None:
+                await store.remember_sent(
+                    result.message_id,
+                    conversation_id,
+                    sender,
+                    {"text": _message_text(message) or _body_text(body)},
+                )
+        return results
+
+    async def on_failed_status(self, status: StatusUpdate) -> None:
+        """A `failed` status: a free-form message refused with 131047 gets the template, once.
+
+        The message id must be one this process (or, with Redis, any instance) sent in the last
+        two days; a template is never answered with a template, and one bot message that went
+        out as several bodies is answered with one template.
+        """
+        if not is_reengagement(status) or self.identities is None:
+            return
+        sent = await self.identities.take_sent(status.message_id)
+        if sent is None:
+            return
+        text = sent.message.get("text")
+        text = text if isinstance(text, str) else ""
+        if self.reengagement is None:
+            logger.error(
+                "Message %s to %s was refused outside the 24-hour window (131047) and no "
+                "reengagement_template is configured.",
+                status.message_id,
+                sent.conversation_id,
+            )
+            return
+        digest = hashlib.sha256(f"{sent.conversation_id}\0{text}".encode("utf-8", "surrogatepass"))
+        once = "reengaged:" + digest.hexdigest()
+        if await self.identities.store.get(once):
+            return
+        await self.identities.store.set(once, "1", 3600)
+        address = await self.address(sent.conversation_id)
+        body = self.reengagement.body(text, address.to)
+        logger.warning(
+            "Message %s to %s was refused outside the 24-hour window (131047): sending the "
+            "template %r instead.",
+            status.message_id,
+            sent.conversation_id,
+            self.reengagement.name,
+        )
+        await self._send_template(sent.phone_number_id, sent.conversation_id, body)
 
     async def deliver_body(
         self, phone_number_id: str, conversation_id: str, body: Mapping[str, Any]
@@ -80,6 +212,8 @@ class Outbound:
             if self.pacer is not None:
                 await self.pacer.wait(phone_number_id, conversation_id)
             result = await self.client.send_message(phone_number_id, body)
+        except ReEngagementError as error:
+            return await self._refused_outside_window(phone_number_id, conversation_id, body, error)
         except WhatsAppError as error:
             self.counters["send_failures"] += 1
             logger.error(
@@ -93,6 +227,114 @@ class Outbound:
         self.counters["answers_sent"] += 1
         return result
 
+    async def _refused_outside_window(
+        self,
+        phone_number_id: str,
+        conversation_id: str,
+        body: Mapping[str, Any],
+        error: ReEngagementError,
+    ) -> SendResult | None:
+        """131047 at once (HTTP 400): the template instead, once; without one, the status hook."""
+        self.counters["send_failures"] += 1
+        recipient = str(body.get("to") or body.get("recipient") or conversation_id)
+        if self.reengagement is None or body.get("type") == "template":
+            logger.error(
+                "Meta refused a %s message to %s from %s: the 24-hour window is closed "
+                "(131047) and %s: %s",
+                body.get("type"),
+                conversation_id,
+                phone_number_id,
+                "no reengagement_template is configured"
+                if self.reengagement is None
+                else "it was already a template",
+                error,
+            )
+            await self._hand_to_status_hook(
+                refusal_status(
+                    recipient=recipient, phone_number_id=phone_number_id, message=str(error)
+                )
+            )
+            return None
+        logger.warning(
+            "Meta refused a %s message to %s (131047, outside the 24-hour window): sending the "
+            "template %r instead.",
+            body.get("type"),
+            conversation_id,
+            self.reengagement.name,
+        )
+        template = self.reengagement.body(_body_text(body), recipient)
+        return await self._send_template(phone_number_id, conversation_id, template)
+
+    async def _send_template(
+        self, phone_number_id: str, conversation_id: str, body: Mapping[str, Any]
+    ) -> SendResult | None:
+        try:
+            result = await self.client.send_message(phone_number_id, body)
+        except WhatsAppError as error:
+            self.counters["send_failures"] += 1
+            logger.error(
+                "Could not send the re-engagement template to %s from %s: %s",
+                conversation_id,
+                phone_number_id,
+                error,
+            )
+            recipient = str(body.get("to") or body.get("recipient") or conversation_id)
+            await self._hand_to_status_hook(
+                refusal_status(
+                    recipient=recipient, phone_number_id=phone_number_id, message=str(error)
+                )
+            )
+            return None
+        self.counters["templates_sent"] += 1
+        return result
+
+    async def _hand_to_status_hook(self, status: StatusUpdate) -> None:
+        if self.status_hook is None:
+            return
+        try:
+            result = self.status_hook(status)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("The status hook failed.")
+
     async def close(self) -> None:
         """Release what sending holds (the Graph client's connections)."""
         await self.client.close()
+
+
+def _needs_phone(message: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:
+    """The message without its `needs_phone_number` marker, and whether it had one."""
+    custom = message.get("custom")
+    if not isinstance(custom, Mapping) or NEEDS_PHONE_NUMBER not in custom:
+        return message, False
+    stripped = {key: value for key, value in custom.items() if key != NEEDS_PHONE_NUMBER}
+    return {**message, "custom": stripped}, custom.get(NEEDS_PHONE_NUMBER) is True
+
+
+def _is_template(message: Mapping[str, Any]) -> bool:
+    """A bot message that is itself a template (sent as given, in or outside the window)."""
+    custom = message.get("custom")
+    items = custom if isinstance(custom, list) else [custom]
+    return any(isinstance(item, Mapping) and item.get("type") == "template" for item in items)
+
+
+def _message_text(message: Mapping[str, Any]) -> str:
+    text = message.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _body_text(body: Mapping[str, Any]) -> str:
+    """What a body says: its text, interactive body or media caption."""
+    kind = body.get("type")
+    part = body.get(kind) if isinstance(kind, str) else None
+    if not isinstance(part, Mapping):
+        return ""
+    if kind == "text":
+        text = part.get("body")
+    elif kind == "interactive":
+        inner = part.get("body")
+        text = inner.get("text") if isinstance(inner, Mapping) else None
+    else:
+        text = part.get("caption")
+    return text if isinstance(text, str) else ""

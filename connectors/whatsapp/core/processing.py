@@ -22,8 +22,10 @@ from connectors.whatsapp.core.events import (
     Event,
     InboundMessage,
     MessageKind,
+    PlatformEvent,
     SkippedChange,
     StatusUpdate,
+    UserPreference,
     WebhookErrors,
 )
 from connectors.whatsapp.core.inbound import DEFAULT_INTENTS, BotInput, to_bot_input
@@ -38,6 +40,11 @@ Acknowledge = Callable[[InboundMessage, bool], Awaitable[None]]
 """Marks a message as read; the flag says whether an answer will follow (show "typing...")."""
 StatusHook = Callable[[StatusUpdate], Any]
 """Called with every failed status; may be a plain function or a coroutine function."""
+Translate = Callable[[InboundMessage], Awaitable[BotInput | None]]
+"""Message -> bot input, resolving the conversation (`inbound.Translator`)."""
+EventHook = Callable[[StatusUpdate | UserPreference | PlatformEvent], Any]
+"""Called with every status (pricing included), `user_preferences` update and group, standby,
+handover or calls webhook: what never reaches the bot. A function or a coroutine function."""
 
 
 class InboundPipeline:
@@ -54,6 +61,8 @@ class InboundPipeline:
         caption_as_text: bool = False,
         acknowledge_wait: float = 2.0,
         intake: Intake | None = None,
+        translate: Translate | None = None,
+        event_hook: EventHook | None = None,
     ) -> None:
         """`intake`: where messages wait (default: this process's memory). With a Redis intake
         the intake de-duplicates messages itself (atomically with storing them), so `dedup` is
@@ -65,6 +74,8 @@ class InboundPipeline:
         self._intents = intents
         self._caption_as_text = caption_as_text
         self._acknowledge_wait = acknowledge_wait
+        self._translate = translate
+        self._event_hook = event_hook
         self.intake: Intake = intake if intake is not None else MemoryIntake()
         self.intake.bind(self._turn)
         self._dedup_messages = self.intake.mode == "memory"
@@ -147,6 +158,10 @@ class InboundPipeline:
         for event in events:
             if isinstance(event, InboundMessage):
                 continue
+            if self._event_hook is not None and isinstance(
+                event, StatusUpdate | UserPreference | PlatformEvent
+            ):
+                self._spawn(self._offer(event))
             if isinstance(event, StatusUpdate):
                 self.counters["statuses"] += 1
                 if event.failed:
@@ -157,6 +172,18 @@ class InboundPipeline:
                 logger.warning("Webhook reports errors: %s", _describe_errors(event.errors))
             elif isinstance(event, SkippedChange):
                 logger.debug("Skipped webhook change (%s): %s", event.field, event.reason)
+            elif isinstance(event, UserPreference):
+                logger.info(
+                    "%s set %s to %r.", event.wa_id or event.user_id, event.category, event.value
+                )
+            elif isinstance(event, PlatformEvent):
+                logger.info("%s webhook (not for the bot).", event.field)
+
+    async def _offer(self, event: StatusUpdate | UserPreference | PlatformEvent) -> None:
+        assert self._event_hook is not None
+        result = self._event_hook(event)
+        if inspect.isawaitable(result):
+            await result
 
     async def drain(self, timeout: float) -> bool:
         """Stop accepting, finish what was accepted (on shutdown). True if all finished in time."""
@@ -186,8 +213,12 @@ class InboundPipeline:
                 message.sender,
                 _describe_errors(message.errors),
             )
-        bot_input = to_bot_input(message, self._intents, caption_as_text=self._caption_as_text)
-        if self._acknowledge is not None:
+        if self._translate is not None:
+            bot_input = await self._translate(message)
+        else:
+            bot_input = to_bot_input(message, self._intents, caption_as_text=self._caption_as_text)
+        if self._acknowledge is not None and message.group_id is None:
+            # (Groups take no read receipts and no typing indicator.)
             # The read receipt carries the typing indicator: it must reach Meta before the reply,
             # or "typing..." would show after the answer. Wait for it, but not for long.
             receipt = self._spawn(self._acknowledge(message, bot_input is not None))

@@ -1,0 +1,358 @@
+"""`queue: redis` on a real redis-server: two intakes in one process stand for two instances.
+
+Each `RedisStreamIntake` has its own consumer name, its own connections and its own tasks, so two
+of them sharing one Redis behave as two instances behind a load balancer. A "killed" instance
+stops renewing and never releases anything (`kill`), as after SIGKILL; the real SIGKILL of a real
+`rasa run` is in tests/adapters/rasa/test_scale_out.py.
+"""
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from connectors.whatsapp.core.events import InboundMessage
+from connectors.whatsapp.core.parsing import parse_webhook
+from connectors.whatsapp.core.queue import QueueFull, QueueUnavailable
+from connectors.whatsapp.core.queue.records import decode_message, encode_message
+from connectors.whatsapp.core.queue.redis_stream import DONE_PREFIX, RedisStreamIntake
+from tests.support.processes import PROJECT_ROOT, child_env, free_port
+from tests.support.redis_server import redis_server
+from tests.support.webhooks import envelope, text_message, user_message
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def raw(redis_url: str) -> Iterator["redis.Redis[bytes]"]:
+    client: redis.Redis[bytes] = redis.Redis.from_url(redis_url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+def message(sender: str, text: str) -> InboundMessage:
+    [parsed] = parse_webhook(text_message(sender, text)[0])
+    assert isinstance(parsed, InboundMessage)
+    return parsed
+
+
+class Bot:
+    """Records turns; `slow` texts take `delay` s; `failing` texts raise."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.turns: list[tuple[str, str | None]] = []
+        self.running: dict[str, int] = {}
+        self.overlaps = 0
+        self.max_concurrent = 0
+        self.started = asyncio.Event()
+        self.failing: set[str] = set()
+        self.hang: set[str] = set()
+
+    def handler(self, name: str) -> Callable[[InboundMessage], Any]:
+        async def turn(msg: InboundMessage) -> None:
+            self.running[msg.sender] = self.running.get(msg.sender, 0) + 1
+            if self.running[msg.sender] > 1:
+                self.overlaps += 1
+            self.max_concurrent = max(self.max_concurrent, sum(self.running.values()))
+            self.started.set()
+            try:
+                if msg.text in self.hang:
+                    await asyncio.Event().wait()
+                await asyncio.sleep(self.delay)
+                if msg.text in self.failing:
+                    raise RuntimeError(f"turn of {msg.text!r} exploded")
+                self.turns.append((name, msg.text))
+            finally:
+                self.running[msg.sender] -= 1
+
+        return turn
+
+    def texts(self) -> list[str | None]:
+        return [text for _, text in self.turns]
+
+
+@contextlib.asynccontextmanager
+async def instance(
+    redis_url: str, bot: Bot, name: str, **options: Any
+) -> AsyncIterator[RedisStreamIntake]:
+    options.setdefault("claim_idle_seconds", 0.6)
+    options.setdefault("retry_delay", 0.05)
+    intake = RedisStreamIntake(url=redis_url, consumer=name, **options)
+    intake.bind(bot.handler(name))
+    await intake.start()
+    try:
+        yield intake
+    finally:
+        await intake.close()
+
+
+async def kill(intake: RedisStreamIntake) -> None:
+    """As SIGKILL would: every task stops at once, nothing is released or acknowledged."""
+    intake._closed = True
+    intake._stopping = True
+    tasks = [t for t in (intake._consumer_task, *intake._active.values()) if t is not None]
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks, timeout=2)
+    await intake.redis.close()
+    intake._redis = None
+
+
+async def settle(*intakes: RedisStreamIntake, timeout: float = 15) -> None:
+    await asyncio.wait_for(asyncio.gather(*(i.join() for i in intakes)), timeout)
+
+
+def test_a_stored_message_reads_back_as_the_message_meta_sent() -> None:
+    payload, _ = user_message(
+        "5511911110000", "location", {"latitude": -23.5, "longitude": -46.6, "name": "Loja"}
+    )
+    [original] = parse_webhook(payload)
+    assert isinstance(original, InboundMessage)
+    assert decode_message(encode_message(original)) == original
+
+
+async def test_the_webhook_is_stored_before_it_is_answered_and_repeats_are_dropped(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot()
+    intake = RedisStreamIntake(url=redis_url, consumer="a")
+    intake.bind(bot.handler("a"))
+    first, second = message("5511911110001", "um"), message("5511911110001", "dois")
+    try:
+        # Not started: nothing consumes, so what is stored can be looked at.
+        intake._stopping = True
+        assert await intake.submit([first, second]) == 2
+        assert await intake.submit([first]) == 0  # Meta's redelivery of a stored message
+        entries = raw.xrange("whatsapp:queue:stream")
+        assert [decode_message(e[1][b"r"]).text for e in entries] == ["um", "dois"]
+        assert raw.lrange("whatsapp:queue:order:5511911110001", 0, -1) == [e[0] for e in entries]
+        assert 0 < raw.ttl("whatsapp:seen:message:" + first.id) <= 7 * 24 * 3600
+    finally:
+        await intake.close()
+
+
+async def test_one_conversation_alternating_between_two_instances_runs_in_order_one_at_a_time(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot(delay=0.05)
+    sender = "5511911110002"
+    texts = [f"m{i}" for i in range(12)]
+    async with instance(redis_url, bot, "a") as a, instance(redis_url, bot, "b") as b:
+        for index, text in enumerate(texts):
+            await (a, b)[index % 2].submit([message(sender, text)])
+        await settle(a, b)
+    assert bot.texts() == texts
+    assert bot.overlaps == 0
+    assert {name for name, _ in bot.turns} <= {"a", "b"}
+    # Finished entries are acknowledged and deleted: the stream holds only unfinished work.
+    assert raw.xlen("whatsapp:queue:stream") == 0
+    assert not raw.exists("whatsapp:queue:order:" + sender)
+
+
+async def test_conversations_run_concurrently_across_instances(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot(delay=0.3)
+    async with instance(redis_url, bot, "a") as a, instance(redis_url, bot, "b") as b:
+        for i in range(8):
+            await a.submit([message(f"55119222200{i:02d}", "oi")])
+        started = asyncio.get_running_loop().time()
+        await settle(a, b)
+        elapsed = asyncio.get_running_loop().time() - started
+    assert len(bot.turns) == 8
+    assert bot.max_concurrent >= 4
+    assert elapsed < 8 * 0.3  # not one after the other
+
+
+async def test_message_two_read_by_b_waits_for_message_one_in_flight_on_a(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot(delay=0.4)
+    sender = "5511911110003"
+    async with instance(redis_url, bot, "a") as a:
+        await a.submit([message(sender, "primeira")])
+        await asyncio.wait_for(bot.started.wait(), 5)
+        async with instance(redis_url, bot, "b") as b:
+            await b.submit([message(sender, "segunda")])
+            await settle(a, b)
+    assert bot.texts() == ["primeira", "segunda"]
+    assert bot.overlaps == 0
+
+
+async def test_a_killed_instances_messages_are_answered_by_the_survivor_after_claim_idle(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot(delay=0.05)
+    bot.hang = {"pendurada"}  # the turn under way when the instance dies
+    sender = "5511911110004"
+    async with instance(redis_url, bot, "a") as a:
+        await a.submit([message(sender, "pendurada")])
+        await asyncio.wait_for(bot.started.wait(), 5)
+        await a.submit([message(sender, "depois"), message("5511911110005", "outra")])
+        await asyncio.sleep(0.1)  # a reads them too
+        await kill(a)
+    bot.hang = set()
+    started = asyncio.get_running_loop().time()
+    async with instance(redis_url, bot, "b") as b:
+        await settle(b)
+        elapsed = asyncio.get_running_loop().time() - started
+        health = await b.stats()
+    # Run again by b: the turn that never finished, then the rest, in order.
+    assert [text for name, text in bot.turns if name == "b" and text != "outra"] == [
+        "pendurada",
+        "depois",
+    ]
+    assert "outra" in bot.texts()
+    assert elapsed >= 0.3  # not before the dead instance's claim went idle
+    assert health["queue_reclaimed"] >= 1
+    assert health["pending"] == 0
+
+
+async def test_a_long_turn_keeps_its_claim(redis_url: str, raw: "redis.Redis[bytes]") -> None:
+    bot = Bot(delay=2.0)  # over three times claim_idle_seconds
+    sender = "5511911110006"
+    async with instance(redis_url, bot, "a") as a, instance(redis_url, bot, "b") as b:
+        await a.submit([message(sender, "lenta")])
+        await settle(a, b)
+    assert bot.texts() == ["lenta"]  # b never took it for abandoned
+    assert bot.overlaps == 0
+
+
+async def test_a_finished_turn_is_not_run_again_and_its_done_mark_expires(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot()
+    first = message("5511911110007", "uma vez")
+    async with instance(redis_url, bot, "a", done_ttl_seconds=120) as a:
+        await a.submit([first])
+        await settle(a)
+        # Requeued by hand as if redelivered after a crash right after the turn ended.
+        raw.delete("whatsapp:seen:message:" + first.id)
+        await a.submit([first])
+        await settle(a)
+        stats = await a.stats()
+    assert bot.texts() == ["uma vez"]
+    assert stats["queue_already_done"] == 1
+    assert 0 < raw.ttl(DONE_PREFIX + first.id) <= 120
+
+
+async def test_a_turn_that_keeps_raising_becomes_a_dead_letter_and_the_conversation_goes_on(
+    redis_url: str, raw: "redis.Redis[bytes]", caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = Bot()
+    bot.failing = {"quebra"}
+    sender = "5511911110008"
+    broken = message(sender, "quebra")
+    async with instance(redis_url, bot, "a", max_attempts=3) as a:
+        await a.submit([broken, message(sender, "depois")])
+        await settle(a)
+        stats = await a.stats()
+        [letter] = await a.dead_letters()
+    assert bot.texts() == ["depois"]
+    assert stats["dead_letters"] == 1
+    assert stats["queue_turn_failures"] == 3
+    assert (letter.wamid, letter.conversation, letter.attempts) == (broken.id, sender, 3)
+    assert "exploded" in letter.error
+    assert broken.id in caplog.text and sender in caplog.text
+
+    # Fixed, then put back with the command line: it runs once more.
+    bot.failing = set()
+    result = run_cli(redis_url, "requeue", "--all")
+    assert result.returncode == 0, result.stderr
+    async with instance(redis_url, bot, "a") as a:
+        await settle(a)
+    assert bot.texts() == ["depois", "quebra"]
+    assert raw.xlen("whatsapp:queue:dead") == 0
+
+
+def run_cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "connectors.whatsapp.core.queue", *args],
+        cwd=PROJECT_ROOT,
+        env=child_env({"WHATSAPP_REDIS_URL": redis_url}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_the_command_line_lists_dead_letters(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot()
+    bot.failing = {"quebra"}
+    broken = message("5511911110009", "quebra")
+    async with instance(redis_url, bot, "a", max_attempts=1) as a:
+        await a.submit([broken])
+        await settle(a)
+    listed = run_cli(redis_url, "dead-letters")
+    assert listed.returncode == 0, listed.stderr
+    assert broken.id in listed.stdout and "5511911110009" in listed.stdout
+    assert "exploded" in listed.stdout
+    unknown = run_cli(redis_url, "requeue", "0-1")
+    assert unknown.returncode != 0
+    assert "0-1" in unknown.stderr
+
+
+async def test_beyond_max_pending_the_webhook_is_refused(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    intake = RedisStreamIntake(url=redis_url, consumer="a", max_pending=2)
+    intake._stopping = True  # nothing consumes
+    try:
+        await intake.submit([message("5511911110010", "1"), message("5511911110010", "2")])
+        with pytest.raises(QueueFull):
+            await intake.submit([message("5511911110010", "3")])
+        stats = await intake.stats()
+        assert (stats["pending"], stats["max_pending"], stats["refused_full"]) == (2, 2, 1)
+    finally:
+        await intake.close()
+
+
+async def test_redis_unreachable_refuses_the_webhook() -> None:
+    intake = RedisStreamIntake(url=f"redis://127.0.0.1:{free_port()}/0", consumer="a")
+    try:
+        with pytest.raises(QueueUnavailable):
+            await intake.submit([message("5511911110011", "oi")])
+        assert "queue_error" in await intake.stats()
+    finally:
+        await intake.close()
+
+
+async def test_drain_finishes_the_turn_under_way_and_leaves_the_rest_for_the_others(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot(delay=0.3)
+    sender = "5511911110012"
+    async with instance(redis_url, bot, "a") as a:
+        await a.submit([message(sender, f"m{i}") for i in range(4)])
+        await asyncio.wait_for(bot.started.wait(), 5)
+        assert await a.drain(timeout=5)
+    assert bot.texts() == ["m0"]
+    assert raw.xlen("whatsapp:queue:stream") == 3
+    async with instance(redis_url, bot, "b") as b:
+        await settle(b)
+    assert bot.texts() == ["m0", "m1", "m2", "m3"]
+
+
+async def test_statuses_and_webhooks_without_messages_store_nothing(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    intake = RedisStreamIntake(url=redis_url, consumer="a")
+    try:
+        assert await intake.submit([]) == 0
+        assert [e for e in parse_webhook(envelope(statuses=[]))] == []
+        assert raw.xlen("whatsapp:queue:stream") == 0
+    finally:
+        await intake.close()
