@@ -35,13 +35,23 @@ from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
 from connectors.whatsapp.core.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
 from connectors.whatsapp.core.errors import WhatsAppError
 from connectors.whatsapp.core.events import InboundMessage, StatusUpdate
+from connectors.whatsapp.core.identity import (
+    IdentityStore,
+    InMemoryKeyValueStore,
+    RedisKeyValueStore,
+)
 from connectors.whatsapp.core.importing import import_object
-from connectors.whatsapp.core.inbound import BotInput
+from connectors.whatsapp.core.inbound import BotInput, Translator
 from connectors.whatsapp.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from connectors.whatsapp.core.metrics import Metrics
 from connectors.whatsapp.core.outbound import Outbound
 from connectors.whatsapp.core.pacing import LocalPacer, Pacer, RedisPacer
-from connectors.whatsapp.core.processing import Acknowledge, InboundPipeline, StatusHook
+from connectors.whatsapp.core.processing import (
+    Acknowledge,
+    EventHook,
+    InboundPipeline,
+    StatusHook,
+)
 from connectors.whatsapp.core.webhook import (
     SHUTTING_DOWN,
     TEMPORARILY_UNAVAILABLE,
@@ -73,6 +83,29 @@ def make_graph_client(config: WhatsAppConfig) -> GraphClient:
         api_version=config.api_version,
         base_url=config.api_base_url,
     )
+
+
+def make_identity_store(config: WhatsAppConfig) -> IdentityStore:
+    """The identity store: in Redis beside the de-duplication keys with `dedup: redis` (shared
+    by every instance), else in this process's memory."""
+    if config.dedup == "redis":
+        store: RedisKeyValueStore | InMemoryKeyValueStore = RedisKeyValueStore(
+            url=config.redis_url, prefix="whatsapp:identity:"
+        )
+    else:
+        store = InMemoryKeyValueStore(max_entries=config.dedup_max_entries)
+    return IdentityStore(store, ttl_seconds=config.identity_ttl_seconds)
+
+
+def load_event_hook(path: str | None) -> EventHook | None:
+    """Import the callable that `event_hook` names, like `load_status_hook`."""
+    if not path:
+        return None
+    hook = import_object(path, "event_hook")
+    if not callable(hook):
+        raise ConfigError(f"'event_hook' {path!r} is not callable")
+    found: EventHook = hook
+    return found
 
 
 def make_dedup_store(config: WhatsAppConfig) -> DedupStore:
@@ -194,6 +227,11 @@ class WebhookEndpoint:
             options=config.render_options(),
             pacer=self.pacer,
         )
+        self.identities = make_identity_store(config)
+        self.event_hook = load_event_hook(config.event_hook)
+        self.outbound.identities = self.identities
+        self.outbound.reengagement = config.reengagement_template
+        self.outbound.status_hook = self._metered_status_hook()
         try:
             self._intents = config.intent_names()
         except ValueError as error:
@@ -224,7 +262,9 @@ class WebhookEndpoint:
                 dedup=self.dedup,
                 deliver=self._deliver_to_bot,
                 acknowledge=make_acknowledge(self.client, self.config),
-                status_hook=self._metered_status_hook(),
+                status_hook=self._failed_status_hook,
+                translate=Translator(self.config.inbound_options(), self.identities),
+                event_hook=self.event_hook,
                 intents=self._intents,
                 caption_as_text=self.config.media_caption_as_text,
             )
@@ -344,6 +384,7 @@ class WebhookEndpoint:
         for name, closing in (
             ("Graph client", self.outbound.close),
             ("store", self.dedup.close),
+            ("identity store", self.identities.close),
             ("pacing store", self.pacer.close),
         ):
             try:
@@ -362,6 +403,11 @@ class WebhookEndpoint:
             await self._deliver(bot_input)
         finally:
             self.meter.turn_finished(time.perf_counter() - started)
+
+    async def _failed_status_hook(self, status: StatusUpdate) -> None:
+        """A failed status: 131047 gets the re-engagement template once; then the status hook."""
+        await self.outbound.on_failed_status(status)
+        await self.outbound.report_status(status)
 
     def _metered_status_hook(self) -> StatusHook | None:
         """The status hook, counting failed statuses by Meta code first when metrics are on."""

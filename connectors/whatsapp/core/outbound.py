@@ -249,7 +249,7 @@ class Outbound:
                 else "it was already a template",
                 error,
             )
-            await self._hand_to_status_hook(
+            await self.report_status(
                 refusal_status(
                     recipient=recipient, phone_number_id=phone_number_id, message=str(error)
                 )
@@ -279,7 +279,7 @@ class Outbound:
                 error,
             )
             recipient = str(body.get("to") or body.get("recipient") or conversation_id)
-            await self._hand_to_status_hook(
+            await self.report_status(
                 refusal_status(
                     recipient=recipient, phone_number_id=phone_number_id, message=str(error)
                 )
@@ -288,7 +288,8 @@ class Outbound:
         self.counters["templates_sent"] += 1
         return result
 
-    async def _hand_to_status_hook(self, status: StatusUpdate) -> None:
+    async def report_status(self, status: StatusUpdate) -> None:
+        """Hand a failed status (or a refusal standing for one) to the status hook, if any."""
         if self.status_hook is None:
             return
         try:
