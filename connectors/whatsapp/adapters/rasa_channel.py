@@ -162,6 +162,11 @@ class WhatsAppInput(InputChannel):
             neutral = WebhookRequest("POST", request.body or b"", request.headers)
             return _to_sanic(await endpoint.receive(neutral))
 
+        @webhook.listener("after_server_start")
+        async def start_taking_work(*_: Any) -> None:
+            # queue: redis: every instance consumes from the start, webhooks or not.
+            await endpoint.start()
+
         @webhook.listener("before_server_stop")
         async def finish_accepted_messages(*_: Any) -> None:
             await endpoint.drain()

@@ -38,6 +38,14 @@ DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600
 DEFAULT_DEDUP_MAX_ENTRIES = 100_000
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_CLAIM_IDLE_SECONDS = 30.0
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_PENDING = 10_000
+"""About 20 MB of waiting messages; Meta redelivers what gets a 503, for up to 7 days."""
+DEFAULT_OUTBOX_RETRY_SECONDS = 900.0
+"""15 minutes: long enough for a Graph API outage, well inside the 24-hour window."""
+CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 3600
+"""https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-messages#customer-service-windows"""
 DEFAULT_EMPTY_BODY = defaults.EMPTY_BODY
 DEFAULT_MORE_OPTIONS = defaults.MORE_OPTIONS_BODY
 
@@ -108,6 +116,16 @@ class WhatsAppConfig:
     """Body of the second and later lists when a message has more than 10 options."""
     drain_timeout_seconds: float = 30.0
     """On shutdown, how long accepted messages may still take to be processed."""
+    queue: str = "memory"
+    """Where accepted messages wait: "memory" (this process) or "redis" (durable, shared)."""
+    claim_idle_seconds: float = DEFAULT_CLAIM_IDLE_SECONDS
+    """`queue: redis`: a turn silent this long is taken for dead and handed to another instance."""
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    """`queue: redis`: a message whose turn raised this many times becomes a dead letter."""
+    max_pending: int = DEFAULT_MAX_PENDING
+    """Accepted messages not processed yet beyond which webhooks get 503 with Retry-After."""
+    outbox_retry_seconds: float = DEFAULT_OUTBOX_RETRY_SECONDS
+    """How long an answer whose send failed for a retryable reason is retried (0: never)."""
     metrics: bool = False
     """Serve Prometheus metrics on the metrics route (404 while off)."""
     metrics_token: str | None = field(default=None, repr=False)
@@ -192,9 +210,22 @@ class WhatsAppConfig:
             required(key)
         validate_signature = flag("validate_signature", True)
         app_secret = required("app_secret") if validate_signature else text("app_secret")
-        dedup = (text("dedup", "memory") or "memory").lower()
+        queue = (text("queue", "memory") or "memory").lower()
+        if queue not in ("memory", "redis"):
+            raise ConfigError(f"'queue' must be 'memory' or 'redis', got {queue!r}")
+        dedup = (text("dedup", queue) or queue).lower()
         if dedup not in ("memory", "redis"):
             raise ConfigError(f"'dedup' must be 'memory' or 'redis', got {dedup!r}")
+        if queue == "redis" and dedup != "redis":
+            raise ConfigError(
+                "'queue: redis' keeps message ids in Redis: leave 'dedup' out or set it to redis"
+            )
+        outbox_retry_seconds = number("outbox_retry_seconds", DEFAULT_OUTBOX_RETRY_SECONDS, 0)
+        if outbox_retry_seconds > CUSTOMER_SERVICE_WINDOW_SECONDS:
+            raise ConfigError(
+                "'outbox_retry_seconds' must be at most 86400: past the 24-hour window Meta "
+                f"refuses a free-form answer anyway, got {outbox_retry_seconds:g}"
+            )
         intents = values.get("intents") or env.get(ENV_PREFIX + "INTENTS") or {}
         if isinstance(intents, str):  # WHATSAPP_INTENTS='{"sticker": null, "location": "onde"}'
             try:
@@ -281,6 +312,11 @@ class WhatsAppConfig:
             empty_body=empty_body,
             more_options_body=more_options_body,
             drain_timeout_seconds=number("drain_timeout_seconds", 30.0, 0),
+            queue=queue,
+            claim_idle_seconds=number("claim_idle_seconds", DEFAULT_CLAIM_IDLE_SECONDS, 0.1),
+            max_attempts=int(number("max_attempts", DEFAULT_MAX_ATTEMPTS, 1)),
+            max_pending=int(number("max_pending", DEFAULT_MAX_PENDING, 1)),
+            outbox_retry_seconds=outbox_retry_seconds,
             metrics=flag("metrics", False),
             metrics_token=text("metrics_token"),
             max_messages_per_second=_positive(

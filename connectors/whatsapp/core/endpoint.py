@@ -24,6 +24,7 @@ What the bot is stays with the adapter: a `Deliver` coroutine given each `BotInp
 """
 
 import hmac
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,6 +46,7 @@ from connectors.whatsapp.core.inbound import BotInput, Translator
 from connectors.whatsapp.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from connectors.whatsapp.core.metrics import Metrics
 from connectors.whatsapp.core.outbound import Outbound
+from connectors.whatsapp.core.outbox import MemoryOutbox, Outbox, Parcel, RedisOutbox, gone_status
 from connectors.whatsapp.core.pacing import LocalPacer, Pacer, RedisPacer
 from connectors.whatsapp.core.processing import (
     Acknowledge,
@@ -52,9 +54,12 @@ from connectors.whatsapp.core.processing import (
     InboundPipeline,
     StatusHook,
 )
+from connectors.whatsapp.core.queue import Intake, QueueFull, QueueUnavailable
+from connectors.whatsapp.core.queue.memory import MemoryIntake
 from connectors.whatsapp.core.webhook import (
     SHUTTING_DOWN,
     TEMPORARILY_UNAVAILABLE,
+    TOO_MANY_PENDING,
     Acceptance,
     WebhookRequest,
     WebhookResponse,
@@ -144,6 +149,30 @@ METRICS_TOKEN_MISSING = WebhookResponse(401, "metrics need Authorization: Bearer
 METRICS_TOKEN_WRONG = WebhookResponse(403, "wrong metrics token")
 
 
+def make_intake(config: WhatsAppConfig) -> Intake:
+    """Where accepted messages wait: this process's memory, or the Redis stream (`queue`)."""
+    if config.queue == "redis":
+        from connectors.whatsapp.core.queue.redis_stream import RedisStreamIntake
+
+        return RedisStreamIntake(
+            url=config.redis_url,
+            claim_idle_seconds=config.claim_idle_seconds,
+            max_attempts=config.max_attempts,
+            max_pending=config.max_pending,
+            done_ttl_seconds=config.dedup_ttl_seconds,
+        )
+    return MemoryIntake(max_pending=config.max_pending)
+
+
+def make_outbox(config: WhatsAppConfig) -> Outbox | None:
+    """Where answers that failed for a retryable reason wait (None: `outbox_retry_seconds: 0`)."""
+    if config.outbox_retry_seconds <= 0:
+        return None
+    if config.queue == "redis":
+        return RedisOutbox(url=config.redis_url, retry_seconds=config.outbox_retry_seconds)
+    return MemoryOutbox(retry_seconds=config.outbox_retry_seconds)
+
+
 def load_status_hook(path: str | None) -> StatusHook | None:
     """Import the callable that `status_hook` names ("pkg.module.function" or "module:function").
 
@@ -197,6 +226,8 @@ class WebhookEndpoint:
         dedup: DedupStore | None = None,
         status_hook: StatusHook | None = None,
         pacer: Pacer | None = None,
+        intake: Intake | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         """Check the settings and wire the parts.
 
@@ -232,6 +263,11 @@ class WebhookEndpoint:
         self.outbound.identities = self.identities
         self.outbound.reengagement = config.reengagement_template
         self.outbound.status_hook = self._metered_status_hook()
+        self.intake = intake if intake is not None else make_intake(config)
+        self.outbox = outbox if outbox is not None else make_outbox(config)
+        if self.outbox is not None:
+            self.outbox.bind(self._send_from_outbox, self._answer_lost)
+            self.outbound.outbox = self.outbox
         try:
             self._intents = config.intent_names()
         except ValueError as error:
@@ -240,14 +276,19 @@ class WebhookEndpoint:
         self._pipeline: InboundPipeline | None = None
         self._draining = False
         self._closed = False
-        self.counters: dict[str, int] = {"webhooks_refused_draining": 0, "webhook_faults": 0}
+        self.counters: dict[str, int] = {
+            "webhooks_refused_draining": 0,
+            "webhook_faults": 0,
+            "webhooks_refused_full": 0,
+            "webhooks_refused_unavailable": 0,
+        }
         logger.info(
             "WhatsApp channel: business number %s, Graph API %s (%s), de-duplication %s, queue %s.",
             config.phone_number_id,
             config.api_base_url,
             config.api_version,
             config.dedup,
-            "memory",
+            self.intake.mode,
         )
 
     def bind(self, deliver: Deliver) -> None:
@@ -267,6 +308,7 @@ class WebhookEndpoint:
                 event_hook=self.event_hook,
                 intents=self._intents,
                 caption_as_text=self.config.media_caption_as_text,
+                intake=self.intake,
             )
         return self._pipeline
 
@@ -293,13 +335,22 @@ class WebhookEndpoint:
     async def receive(self, request: WebhookRequest) -> WebhookResponse:
         """A webhook POST: checked and parsed now, processed in the background."""
         if self.meter is None:
-            return self._receive(request)
+            return await self._receive(request)
         started = time.perf_counter()
-        answer = self._receive(request)
+        answer = await self._receive(request)
         self.meter.webhook_answered(answer.status, time.perf_counter() - started)
         return answer
 
-    def _receive(self, request: WebhookRequest) -> WebhookResponse:
+    async def start(self) -> None:
+        """Begin taking queued work (`queue: redis`: every instance consumes, webhooks or not).
+
+        Adapters call it when their server starts; `receive` and `health` call it too.
+        """
+        await self.pipeline.intake.start()
+        if isinstance(self.outbox, RedisOutbox):
+            await self.outbox.start()
+
+    async def _receive(self, request: WebhookRequest) -> WebhookResponse:
         try:
             acceptance = self.screen(request)
             if not acceptance.accepted or not acceptance.events:
@@ -308,7 +359,16 @@ class WebhookEndpoint:
                 self.counters["webhooks_refused_draining"] += 1
                 logger.warning("Webhook refused with 503: the server is stopping.")
                 return SHUTTING_DOWN
-            self.pipeline.accept(acceptance.events)
+            try:
+                await self.pipeline.admit(acceptance.events)
+            except QueueFull as error:
+                self.counters["webhooks_refused_full"] += 1
+                logger.warning("Webhook refused with 503: %s.", error)
+                return TOO_MANY_PENDING
+            except QueueUnavailable as error:
+                self.counters["webhooks_refused_unavailable"] += 1
+                logger.error("Webhook refused with 503: %s", error)
+                return TEMPORARILY_UNAVAILABLE
             if self.meter is not None:
                 for event in acceptance.events:
                     if isinstance(event, StatusUpdate):
@@ -323,11 +383,24 @@ class WebhookEndpoint:
         """Status and counters; 200 while accepting webhooks, else 503."""
         status = "closed" if self._closed else "draining" if self._draining else "ok"
         pipeline = self.pipeline
+        queue = await pipeline.intake.stats() if not self._closed else {}
+        if "queue_error" in queue and status == "ok":
+            status = "queue unavailable"  # webhooks get 503 now: take this instance out
+        outbox: dict[str, Any] = {}
+        if self.outbox is not None:
+            try:
+                outbox["outbox_waiting"] = await self.outbox.waiting()
+            except Exception as error:
+                outbox["outbox_waiting"] = None
+                outbox["outbox_error"] = f"unreachable: {error}"
+            outbox.update(self.outbox.counters)
         body: dict[str, Any] = {
             "status": status,
-            "queue": "memory",
+            "queue": pipeline.intake.mode,
             "dedup": self.config.dedup,
-            "pending": pipeline.queues.pending,
+            "pending": 0,
+            **queue,
+            **outbox,
             **pipeline.counters,
             **self.outbound.counters,
             **self.counters,
@@ -371,17 +444,28 @@ class WebhookEndpoint:
         """
         self._draining = True
         limit = self.config.drain_timeout_seconds if timeout is None else timeout
-        if self._pipeline is None:
+        if self._pipeline is None and self.outbox is None:
             return True
-        logger.info("Stopping: finishing the accepted messages first (at most %g s).", limit)
-        return await self._pipeline.drain(limit)
+        started = time.monotonic()
+        finished = True
+        if self._pipeline is not None:
+            logger.info("Stopping: finishing the accepted messages first (at most %g s).", limit)
+            finished = await self._pipeline.drain(limit)
+        if self.outbox is not None:
+            left = max(limit - (time.monotonic() - started), 0.0)
+            finished = await self.outbox.drain(left) and finished
+        return finished
 
     async def close(self) -> None:
         """Release connections (the Graph client, the de-duplication store). Idempotent."""
         if self._closed:
             return
         self._closed = True
+        closers = [("queue", self.intake.close)]
+        if self.outbox is not None:
+            closers.append(("outbox", self.outbox.close))
         for name, closing in (
+            *closers,
             ("Graph client", self.outbound.close),
             ("store", self.dedup.close),
             ("identity store", self.identities.close),
@@ -391,6 +475,23 @@ class WebhookEndpoint:
                 await closing()
             except Exception:
                 logger.exception("Closing the %s failed.", name)
+
+    async def _send_from_outbox(
+        self, phone_number_id: str, recipient: str, body: Mapping[str, Any]
+    ) -> Any:
+        """An outbox retry: paced like any send, then the Graph client (which raises)."""
+        if self.outbound.pacer is not None:
+            await self.outbound.pacer.wait(phone_number_id, recipient)
+        return await self.client.send_message(phone_number_id, body)
+
+    async def _answer_lost(self, parcel: Parcel, reason: str) -> None:
+        """An answer the outbox gave up on: to the status hook, as a `failed` status."""
+        hook = self._metered_status_hook()
+        if hook is None:
+            return
+        result = hook(gone_status(parcel, reason))
+        if inspect.isawaitable(result):
+            await result
 
     async def _deliver_to_bot(self, bot_input: BotInput) -> None:
         if self._deliver is None:

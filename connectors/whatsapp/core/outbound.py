@@ -11,7 +11,8 @@ for each conversation, where a message goes and what becomes of a failure:
    saved: docs/rasa-3.6-internals.md section 9.4).
 
 The client has already retried what can be retried (throttling, 5xx, timeouts) by the time a
-failure reaches here.
+failure reaches here; with an outbox (`outbox_retry_seconds` > 0) such an answer then waits there
+and is retried for minutes, in order per recipient, without holding the bot's turn.
 """
 
 import hashlib
@@ -26,6 +27,7 @@ from connectors.whatsapp.core.client import GraphClient, SendResult
 from connectors.whatsapp.core.errors import ReEngagementError, WhatsAppError
 from connectors.whatsapp.core.events import StatusUpdate
 from connectors.whatsapp.core.identity import IdentityStore
+from connectors.whatsapp.core.outbox import Outbox
 from connectors.whatsapp.core.pacing import Pacer
 from connectors.whatsapp.core.rendering import (
     RenderOptions,
@@ -88,6 +90,9 @@ class Outbound:
         self.status_hook: Callable[[StatusUpdate], Any] | None = None
         """Given a 131047 refusal that no template could answer."""
         self.clock: Callable[[], float] = time.time
+        self.counters["answers_queued"] = 0
+        self.outbox: Outbox | None = None
+        """Where answers that failed for a retryable reason wait (`core/outbox.py`), if set."""
 
     async def address(self, conversation_id: str) -> Address:
         """The address of a conversation, from the identity store when there is one.
@@ -207,7 +212,14 @@ class Outbound:
     async def deliver_body(
         self, phone_number_id: str, conversation_id: str, body: Mapping[str, Any]
     ) -> SendResult | None:
-        """Send one Cloud API body; on failure log Meta's code and the recipient, return None."""
+        """Send one Cloud API body; on failure log Meta's code and the recipient, return None.
+
+        With an outbox, an answer that failed for a retryable reason waits there (and so do later
+        answers to the same recipient, so that none overtakes it): None is returned at once.
+        """
+        if self.outbox is not None and await self._outbox_holds(conversation_id):
+            await self._to_outbox(phone_number_id, conversation_id, body, None)
+            return None
         try:
             if self.pacer is not None:
                 await self.pacer.wait(phone_number_id, conversation_id)
@@ -215,6 +227,9 @@ class Outbound:
         except ReEngagementError as error:
             return await self._refused_outside_window(phone_number_id, conversation_id, body, error)
         except WhatsAppError as error:
+            if self.outbox is not None and error.retryable:
+                await self._to_outbox(phone_number_id, conversation_id, body, error)
+                return None
             self.counters["send_failures"] += 1
             logger.error(
                 "Could not send a %s message to %s from %s: %s",
@@ -226,6 +241,40 @@ class Outbound:
             return None
         self.counters["answers_sent"] += 1
         return result
+
+    async def _outbox_holds(self, conversation_id: str) -> bool:
+        assert self.outbox is not None
+        try:
+            return await self.outbox.holds(conversation_id)
+        except Exception as error:  # Redis down: send directly rather than not at all
+            logger.warning("Outbox unreachable (%s); sending to %s now.", error, conversation_id)
+            return False
+
+    async def _to_outbox(
+        self,
+        phone_number_id: str,
+        conversation_id: str,
+        body: Mapping[str, Any],
+        error: WhatsAppError | None,
+    ) -> None:
+        assert self.outbox is not None
+        if await self.outbox.put(phone_number_id, conversation_id, body, error):
+            self.counters["answers_queued"] += 1
+            logger.warning(
+                "A %s message to %s waits in the outbox (%s).",
+                body.get("type"),
+                conversation_id,
+                error or "an earlier answer to them waits",
+            )
+            return
+        self.counters["send_failures"] += 1
+        logger.error(
+            "Could not send a %s message to %s from %s, and the outbox is full or unreachable: %s",
+            body.get("type"),
+            conversation_id,
+            phone_number_id,
+            error or "an earlier answer to them waits",
+        )
 
     async def _refused_outside_window(
         self,

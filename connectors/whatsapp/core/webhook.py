@@ -73,6 +73,9 @@ PAYLOAD_TOO_LARGE = WebhookResponse(413, "payload too large")
 """Meta's webhook payloads are at most 3 MB (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/overview)."""
 SHUTTING_DOWN = WebhookResponse(503, "shutting down, retry later")
 """Answer to a valid webhook once the server is stopping: Meta redelivers it later, elsewhere."""
+TOO_MANY_PENDING = WebhookResponse(503, "too many messages waiting, retry later")
+"""Answer beyond `max_pending` accepted messages: Meta redelivers later instead of memory (or
+Redis) growing without bound."""
 TEMPORARILY_UNAVAILABLE = WebhookResponse(503, "temporarily unavailable")
 """Answer to a request that failed on our side (a bug, not bad input): Meta redelivers it, and
 de-duplication keeps a message that got through from being processed twice."""
