@@ -4,9 +4,12 @@ Built from the fixtures under tests/fixtures/webhooks (Meta's documented shapes)
 parser and the real identity store.
 """
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from connectors.whatsapp.core.events import InboundMessage
 from connectors.whatsapp.core.identity import IdentityStore
@@ -19,6 +22,7 @@ from connectors.whatsapp.core.inbound import (
 )
 from connectors.whatsapp.core.parsing import parse_webhook
 from tests.core.fixtures import load_fixture
+from tests.core.test_parsing import envelopes
 from tests.support.webhooks import text_message
 
 WA_ID = "5511987654321"
@@ -134,3 +138,23 @@ async def test_outside_a_group_a_number_is_just_text() -> None:
 
 def _none() -> Any:
     raise AssertionError("expected a bot input")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(envelopes)
+def test_no_webhook_makes_parsing_identity_or_bot_input_raise(payload: dict[str, Any]) -> None:
+    # The whole inbound path on any JSON inside a valid envelope: parse, resolve the identity in
+    # a real store, build the bot input. Nothing raises; what reaches the bot is well formed.
+    async def run() -> None:
+        identities = IdentityStore()
+        await identities.remember_menu(GROUP, ["/a", "/b"])
+        translate = Translator(identities=identities)
+        for event in parse_webhook(payload):
+            if isinstance(event, InboundMessage):
+                bot_input = await translate(event)
+                if bot_input is not None:
+                    assert isinstance(bot_input.text, str) and bot_input.text
+                    assert isinstance(bot_input.sender_id, str) and bot_input.sender_id
+                    json.dumps(bot_input.metadata)
+
+    asyncio.run(run())

@@ -1144,13 +1144,17 @@ KNOWN_KEYS = [
     "filename", "voice", "animated", "url", "location", "latitude", "longitude", "address",
     "reaction", "message_id", "emoji", "order", "system", "status", "recipient_id",
     "recipient_user_id", "conversation", "pricing", "biz_opaque_callback_data", "code",
-    "message", "error_data", "details", "href",
+    "message", "error_data", "details", "href", "group_id", "from_parent_user_id",
+    "parent_user_id", "username", "edit", "revoke", "original_message_id", "user_preferences",
+    "category", "recipient_type", "recipient_participant_id", "billable", "pricing_model",
+    "previous_user_id", "previous_parent_user_id", "call_permission_reply",
 ]  # fmt: skip
 KNOWN_STRINGS = [
     WABA, "messages", "text", "interactive", "button_reply", "list_reply", "nfm_reply", "button",
     "image", "audio", "video", "document", "sticker", "location", "contacts", "reaction",
     "order", "system", "unsupported", "unknown", "failed", PHONE_NUMBER_ID, WA_ID, "1749416383",
-    "{}", "",
+    "{}", "", "standby", "user_preferences", "group_lifecycle_update", "STOP", "sair", "2",
+    "BR.13491208655302741918", "\ud800", "user_changed_number", "user_changed_user_id",
 ]  # fmt: skip
 
 json_leaves = (
@@ -1172,6 +1176,7 @@ json_values = st.recursive(
 MESSAGE_TYPES = [
     "text", "interactive", "button", "image", "audio", "video", "document", "sticker",
     "location", "contacts", "reaction", "order", "system", "unsupported", "unknown", "hologram",
+    "edit", "revoke",
 ]  # fmt: skip
 message_types = st.sampled_from(MESSAGE_TYPES) | st.text(max_size=8)
 
