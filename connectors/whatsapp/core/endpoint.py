@@ -359,6 +359,7 @@ class WebhookEndpoint:
                 self.counters["webhooks_refused_draining"] += 1
                 logger.warning("Webhook refused with 503: the server is stopping.")
                 return SHUTTING_DOWN
+            await self.start()
             try:
                 await self.pipeline.admit(acceptance.events)
             except QueueFull as error:
@@ -383,6 +384,8 @@ class WebhookEndpoint:
         """Status and counters; 200 while accepting webhooks, else 503."""
         status = "closed" if self._closed else "draining" if self._draining else "ok"
         pipeline = self.pipeline
+        if self.accepting:
+            await self.start()
         queue = await pipeline.intake.stats() if not self._closed else {}
         if "queue_error" in queue and status == "ok":
             status = "queue unavailable"  # webhooks get 503 now: take this instance out

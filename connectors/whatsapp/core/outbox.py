@@ -297,13 +297,15 @@ class MemoryOutbox(_Retrying):
 
 
 _PUT = """
+if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', 3600) then return 1 end
 if tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[3]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[4])
 redis.call('INCR', KEYS[3])
 return 1
 """
-"""KEYS: list, due, count. ARGV: parcel, first due (ms), max parcels, recipient."""
+"""KEYS: list, due, count, the parcel's id key (a retried call keeps it once). ARGV: parcel,
+first due (ms), max parcels, recipient."""
 
 _DONE = """
 if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then return 0 end
@@ -363,10 +365,12 @@ class RedisOutbox(_Retrying):
     def redis(self) -> Any:
         import redis.asyncio
 
+        from connectors.whatsapp.core.queue.redis_stream import RECONNECT
+
         loop = asyncio.get_running_loop()
         if self._redis is None or self._loop is not loop:
             self._redis = redis.asyncio.Redis.from_url(
-                self.url, socket_timeout=5, socket_connect_timeout=2
+                self.url, socket_timeout=5, socket_connect_timeout=2, **RECONNECT
             )
             self._loop = loop
         return self._redis
@@ -402,10 +406,11 @@ class RedisOutbox(_Retrying):
         try:
             kept = await self.redis.eval(
                 _PUT,
-                3,
+                4,
                 self._list(recipient),
                 self._due,
                 self._count,
+                f"{self.prefix}parcel:{parcel.id}",
                 parcel.to_json(),
                 due,
                 self.max_parcels,

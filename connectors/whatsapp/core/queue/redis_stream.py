@@ -59,6 +59,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from connectors.whatsapp.core.events import InboundMessage
@@ -72,6 +75,13 @@ GROUP = "whatsapp"
 SEEN_PREFIX = "whatsapp:seen:message:"
 """The same key as `RedisDedupStore`'s for a message, so both modes agree on what was seen."""
 DONE_PREFIX = "whatsapp:done:"
+RECONNECT: dict[str, Any] = {
+    "retry": Retry(NoBackoff(), 1),
+    "retry_on_error": [RedisConnectionError],
+}
+"""One retry on a dropped connection (Redis restarted: the pool's sockets are dead). Intake and
+the end of a turn check before they write, so running them twice changes nothing; at worst an
+attempt is counted twice."""
 
 _SUBMIT = """
 local depth = redis.call('XLEN', KEYS[1])
@@ -290,7 +300,7 @@ class RedisStreamIntake:
         loop = asyncio.get_running_loop()
         if self._redis is None or self._loop is not loop:
             self._redis = redis.asyncio.Redis.from_url(
-                self.url, socket_timeout=5, socket_connect_timeout=2
+                self.url, socket_timeout=5, socket_connect_timeout=2, **RECONNECT
             )
             self._loop = loop
         return self._redis
