@@ -158,3 +158,11 @@ def test_no_webhook_makes_parsing_identity_or_bot_input_raise(payload: dict[str,
                     json.dumps(bot_input.metadata)
 
     asyncio.run(run())
+
+
+def test_one_groups_messages_are_ordered_as_one_conversation() -> None:
+    from connectors.whatsapp.core.queue import conversation_key
+
+    first = message_from(load_fixture("group_text"))
+    assert conversation_key(first) == GROUP
+    assert conversation_key(text("oi")) == WA_ID

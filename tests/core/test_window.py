@@ -39,3 +39,10 @@ def test_a_failed_131047_status_is_a_reengagement_refusal() -> None:
     assert not is_reengagement(other)  # type: ignore[arg-type]
     made = refusal_status(recipient="55", phone_number_id="1", message="Re-engagement message")
     assert is_reengagement(made)
+
+
+def test_131050_the_user_stopped_marketing_messages_is_a_policy_error() -> None:
+    from connectors.whatsapp.core.errors import PolicyError, error_class_for
+
+    assert error_class_for(131050, 400) is PolicyError
+    assert not PolicyError.retryable

@@ -82,8 +82,11 @@ def unique_messages(messages: Sequence[InboundMessage]) -> list[InboundMessage]:
 
 
 def conversation_key(message: InboundMessage) -> str:
-    """The key one conversation's turns are serialised by: the id the bot sees as the sender."""
-    return message.sender
+    """The key one conversation's turns are serialised by: the id the bot sees as the sender.
+
+    For a group message that is the group (`group_id`), not the member who wrote.
+    """
+    return message.conversation_hint
 
 
 __all__ = [
