@@ -23,7 +23,12 @@ from typing import Final
 
 
 def length(text: str) -> int:
-    """Length of `text` in UTF-16 code units, the unit every limit below is counted in."""
+    """Length of `text` in UTF-16 code units, the unit every limit below is counted in.
+
+    ASCII text (most bot answers) is counted without looking at each character.
+    """
+    if text.isascii():
+        return len(text)
     return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
 
 

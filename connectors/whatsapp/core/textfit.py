@@ -40,6 +40,10 @@ def _width(char: str) -> int:
 
 def _prefix_end(text: str, limit: int) -> int:
     """The largest index `i` such that `text[:i]` fits `limit`."""
+    if 2 * len(text) <= limit:  # a character is at most 2 UTF-16 units: it all fits
+        return len(text)
+    if text.isascii():
+        return min(len(text), limit)
     used = 0
     for index, char in enumerate(text):
         used += _width(char)
