@@ -25,7 +25,8 @@ def encode_message(message: InboundMessage) -> str:
     record: dict[str, Any] = {"message": dict(message.raw), "metadata": metadata}
     if message.contact is not None and message.contact.raw:
         record["contact"] = dict(message.contact.raw)
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    # ASCII: a lone surrogate (valid JSON, invalid UTF-8) must not make the Redis write raise.
+    return json.dumps(record, separators=(",", ":"))
 
 
 def decode_message(text: str | bytes) -> InboundMessage:
