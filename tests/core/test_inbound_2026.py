@@ -166,3 +166,13 @@ def test_one_groups_messages_are_ordered_as_one_conversation() -> None:
     first = message_from(load_fixture("group_text"))
     assert conversation_key(first) == GROUP
     assert conversation_key(text("oi")) == WA_ID
+
+
+def test_a_lone_surrogate_survives_the_redis_queue_record() -> None:
+    # JSON allows "\ud800"; UTF-8 does not. The record stored in Redis must still encode.
+    from connectors.whatsapp.core.queue.records import decode_message, encode_message
+
+    original = text("oi \ud800 tudo bem?")
+    record = encode_message(original)
+    record.encode("utf-8")
+    assert decode_message(record).text == original.text
