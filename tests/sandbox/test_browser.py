@@ -299,12 +299,9 @@ def test_a_group_with_two_members_and_what_groups_refuse(page: Page, stack: Runn
     expect(page.get_by_test_id("event-log")).to_contain_text("not supported for groups")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the channel's group support (issue 10, section 2) is not there yet: the bot answers "
-    "a group message in the member's private chat, with buttons",
-)
 def test_the_bot_answers_in_the_group_with_a_numbered_menu(page: Page) -> None:
+    """Groups take no interactive messages: the menu's buttons arrive as a numbered text menu,
+    in the group, and nothing of it in the member's private chat."""
     as_group(page, ANA)
     answers = page.get_by_test_id("message-in")
     before = answers.count()
