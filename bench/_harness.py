@@ -6,6 +6,7 @@ builders the benchmarks reuse) importable. It also silences the start-up noise o
 dependencies (TensorFlow's logs, their deprecation warnings) so that the output is the table.
 """
 
+import json
 import math
 import os
 import statistics
@@ -149,3 +150,16 @@ def print_table(
             f"| {format_value(row.baseline, row.unit)} | {shown} |"
         )
     print(f"\n{conclusion}")
+
+
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+"""Where benchmarks leave their figures (JSON) for `_report.py`: the tables of results.md and
+the chart."""
+
+
+def save_results(name: str, data: object) -> Path:
+    """Write a benchmark's figures to bench/results/<name>.json (read by `_report.py`)."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path

@@ -231,3 +231,18 @@ def test_config_keys() -> None:
     for bad in ({"max_messages_per_second": 0}, {"pair_burst": 0}, {"metrics": "maybe"}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             WhatsAppConfig.from_mapping({**base, **bad})
+
+
+def test_queue_gauges_come_from_what_the_intake_reports() -> None:
+    from connectors.whatsapp.core.metrics import Metrics
+
+    metrics = Metrics(counters=lambda: {"accepted": 4})
+    health = {"pending": 3, "claimed": 1, "dead_letters": 2, "outbox_waiting": 5, "status": "ok"}
+    found = samples(metrics.render(health))
+    assert found[("whatsapp_queue_depth", ())] == 3
+    assert found[("whatsapp_queue_claimed", ())] == 1
+    assert found[("whatsapp_queue_dead_letters", ())] == 2
+    assert found[("whatsapp_outbox_waiting", ())] == 5
+    assert found[("whatsapp_messages_total", (("outcome", "accepted"),))] == 4
+    # A gauge the intake does not report (queue: memory has no dead letters) is not made up.
+    assert ("whatsapp_queue_dead_letters", ()) not in samples(metrics.render({"pending": 0}))

@@ -45,6 +45,7 @@ QUEUE_GAUGES = {
     "pending": ("whatsapp_queue_depth", "Accepted messages not processed yet (queued or running)."),
     "claimed": ("whatsapp_queue_claimed", "Queue entries claimed by an instance, not finished."),
     "dead_letters": ("whatsapp_queue_dead_letters", "Messages set aside after max_attempts."),
+    "outbox_waiting": ("whatsapp_outbox_waiting", "Answers waiting in the outbox for a retry."),
 }
 """Health body key -> gauge. Keys the intake does not report are simply not exported."""
 

@@ -1,0 +1,260 @@
+"""What a webhook costs the server: the channel's intake against a bare Sanic handler.
+
+Each server runs in its own process (`_servers.py`), so its CPU time is read from
+`/proc/<pid>/stat` apart from the load generator's. The load generator (this process) posts
+signed webhooks, 10 at a time over kept-alive connections, and also serves the Graph API
+stand-in the read receipts go to. A run is over when every webhook was answered 200 and, with
+read receipts, every receipt reached the stand-in.
+
+Pairs, each measured in the same run, alternating which goes first, medians of `ROUNDS`:
+
+- messages with read receipts: `channel` vs `bare_receipts` (goal >= 0.8x);
+- messages without read receipts: `channel_no_receipts` vs `bare` (goal >= 0.6x);
+- statuses: `channel_no_receipts` vs `bare` (goal >= 0.9x).
+
+The ratio judged against the goal is the server's capacity: webhooks per second of server CPU,
+ours / baseline (= baseline CPU per webhook / ours). Wall-clock webhooks per second are shown
+too, but on 2 cores shared with the load generator they mostly measure the load generator. The
+bot's turn does nothing here: what is measured is checking, parsing, queueing, de-duplicating and
+the read receipt.
+
+`python bench/bench_intake.py --profile` also records a py-spy profile of the channel under load
+(bench/README.md, "Profiling").
+"""
+
+import asyncio
+import itertools
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from _harness import PROJECT_ROOT, Row, print_table, save_results
+from _servers import FakeGraph, ServerProcess
+
+from connectors.whatsapp.core.signature import SIGNATURE_HEADER, sign
+from tests.conftest import APP_SECRET
+from tests.support.processes import free_port
+from tests.support.webhooks import encode, envelope, text_message
+
+WEBHOOKS = 3000
+WARMUP = 300
+ROUNDS = 3
+CONCURRENCY = 10
+SENDERS = 30
+RUN_TIMEOUT = 60.0
+_ids = itertools.count(1)
+
+
+def message_webhooks(count: int) -> list[bytes]:
+    """`count` webhooks of one text message each, unique ids, round robin over the senders."""
+    bodies = []
+    for index in range(count):
+        sender = f"55119{index % SENDERS:08d}"
+        payload, _ = text_message(sender, f"mensagem {next(_ids)}")
+        bodies.append(encode(payload))
+    return bodies
+
+
+def status_webhooks(count: int) -> list[bytes]:
+    """`count` webhooks of one status each (sent, delivered, read in turn)."""
+    bodies = []
+    for index in range(count):
+        status: dict[str, Any] = {
+            "id": f"wamid.OUT{next(_ids):012d}",
+            "status": ("sent", "delivered", "read")[index % 3],
+            "timestamp": "1732590000",
+            "recipient_id": f"55119{index % SENDERS:08d}",
+        }
+        if index % 3 == 0:
+            status["conversation"] = {"id": "c1", "origin": {"type": "service"}}
+            status["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "service"}
+        bodies.append(encode(envelope(statuses=[status])))
+    return bodies
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    seconds: float
+    cpu_seconds: float
+    count: int
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds
+
+    @property
+    def cpu_per_webhook(self) -> float:
+        return self.cpu_seconds / self.count
+
+
+async def load(
+    http: aiohttp.ClientSession,
+    server: ServerProcess,
+    graph: FakeGraph,
+    bodies: Sequence[bytes],
+    receipts: bool,
+) -> Run:
+    signed = [(body, sign(body, APP_SECRET)) for body in bodies]
+    gate = asyncio.Semaphore(CONCURRENCY)
+    graph_before = graph.posts
+
+    async def post(body: bytes, signature: str) -> None:
+        async with gate:
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
+            async with http.post(server.webhook_url, data=body, headers=headers) as answer:
+                await answer.read()
+                if answer.status != 200:
+                    raise AssertionError(f"{server.kind} answered {answer.status}")
+
+    cpu_before = server.cpu_seconds()
+    start = time.perf_counter()
+    await asyncio.gather(*(post(body, signature) for body, signature in signed))
+    if receipts:
+        await graph.wait_for(graph_before + len(bodies), RUN_TIMEOUT)
+    seconds = time.perf_counter() - start
+    await asyncio.sleep(0.2)  # let the server finish its background work before reading its CPU
+    return Run(seconds, server.cpu_seconds() - cpu_before, len(bodies))
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str
+    ours: str
+    baseline: str
+    statuses: bool
+    receipts: bool
+    goal: float
+
+
+CASES = (
+    Case("messages, read receipts on", "channel", "bare_receipts", False, True, 0.8),
+    Case("messages, read receipts off", "channel_no_receipts", "bare", False, False, 0.6),
+    Case("statuses", "channel_no_receipts", "bare", True, False, 0.9),
+)
+
+
+async def measure(servers: dict[str, ServerProcess], graph: FakeGraph) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    results: dict[str, Any] = {}
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for server in servers.values():  # warm-up: imports, connection pools, JIT-free caches
+            await load(http, server, graph, message_webhooks(WARMUP), server.kind == "channel")
+        for case in CASES:
+            ours_runs: list[Run] = []
+            baseline_runs: list[Run] = []
+            for round_ in range(ROUNDS):
+                make = status_webhooks if case.statuses else message_webhooks
+                order = [(case.ours, ours_runs), (case.baseline, baseline_runs)]
+                for kind, runs in order if round_ % 2 == 0 else order[::-1]:
+                    runs.append(
+                        await load(http, servers[kind], graph, make(WEBHOOKS), case.receipts)
+                    )
+            results[case.name] = {
+                "ours_per_second": statistics.median(r.per_second for r in ours_runs),
+                "baseline_per_second": statistics.median(r.per_second for r in baseline_runs),
+                "ours_cpu_ms": 1000 * statistics.median(r.cpu_per_webhook for r in ours_runs),
+                "baseline_cpu_ms": 1000
+                * statistics.median(r.cpu_per_webhook for r in baseline_runs),
+                "goal": case.goal,
+                "ours": case.ours,
+                "baseline": case.baseline,
+            }
+    return results
+
+
+def profile(server: ServerProcess, seconds: int) -> subprocess.Popen[bytes]:
+    output = PROJECT_ROOT / "bench" / "profiles"
+    output.mkdir(exist_ok=True)
+    py_spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [
+            str(py_spy),
+            "record",
+            "--pid",
+            str(server.process.pid),
+            "--duration",
+            str(seconds),
+            "--format",
+            "raw",
+            "--output",
+            str(output / f"{server.kind}.txt"),
+        ]
+    )
+
+
+async def main(with_profile: bool) -> None:
+    graph = FakeGraph()
+    await graph.start()
+    logs = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+    kinds = ("channel", "channel_no_receipts", "bare", "bare_receipts")
+    servers = {
+        kind: ServerProcess(kind, free_port(), graph.url, logs / f"{kind}.log") for kind in kinds
+    }
+    try:
+        await asyncio.gather(*(server.ready() for server in servers.values()))
+        if with_profile:
+            recorder = profile(servers["channel"], 15)
+            connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                deadline = time.monotonic() + 14
+                while time.monotonic() < deadline:
+                    await load(http, servers["channel"], graph, message_webhooks(500), True)
+            recorder.wait(60)
+        results = await measure(servers, graph)
+    finally:
+        for server in servers.values():
+            server.stop()
+        await graph.stop()
+    report(results)
+
+
+def report(results: dict[str, Any]) -> None:
+    rows: list[Row] = []
+    verdicts = []
+    for name, result in results.items():
+        pair = f"{result['ours']} vs {result['baseline']}"
+        ours_capacity = 1000 / result["ours_cpu_ms"]
+        baseline_capacity = 1000 / result["baseline_cpu_ms"]
+        rows += [
+            Row(
+                f"{name}: webhooks per server CPU second ({pair})",
+                ours_capacity,
+                baseline_capacity,
+                "/s",
+            ),
+            Row(
+                f"{name}: server CPU per webhook (lower is better)",
+                result["ours_cpu_ms"],
+                result["baseline_cpu_ms"],
+                "ms",
+            ),
+            Row(
+                f"{name}: wall-clock webhooks/s (load generator bound)",
+                result["ours_per_second"],
+                result["baseline_per_second"],
+                "/s",
+            ),
+        ]
+        ratio = ours_capacity / baseline_capacity
+        result["capacity_ratio"] = ratio
+        met = "meets" if ratio >= result["goal"] else "MISSES"
+        verdicts.append(f"{name} {ratio:.2f}x ({met} the {result['goal']}x goal)")
+    print_table(
+        f"Intake: {WEBHOOKS} signed webhooks per run, {CONCURRENCY} at a time, {SENDERS} senders, "
+        f"each server in its own process (medians of {ROUNDS} alternated runs)",
+        rows,
+        ratio="ours/baseline",
+        conclusion="Conclusion (server capacity, ours/bare): " + "; ".join(verdicts) + ".",
+    )
+    save_results("intake", {"webhooks": WEBHOOKS, "rounds": ROUNDS, "cases": results})
+
+
+if __name__ == "__main__":
+    asyncio.run(main("--profile" in sys.argv))
