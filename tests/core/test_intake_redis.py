@@ -340,10 +340,13 @@ async def test_drain_finishes_the_turn_under_way_and_leaves_the_rest_for_the_oth
         await asyncio.wait_for(bot.started.wait(), 5)
         assert await a.drain(timeout=5)
     assert bot.texts() == ["m0"]
-    assert raw.xlen("whatsapp:queue:stream") == 3
-    async with instance(redis_url, bot, "b") as b:
+    assert raw.llen("whatsapp:queue:order:" + sender) == 3  # the rest waits in Redis
+    started = asyncio.get_running_loop().time()
+    async with instance(redis_url, bot, "b", claim_idle_seconds=30) as b:
         await settle(b)
     assert bot.texts() == ["m0", "m1", "m2", "m3"]
+    # Handed over at once (a wake-up entry), not after claim_idle_seconds.
+    assert asyncio.get_running_loop().time() - started < 5
 
 
 async def test_statuses_and_webhooks_without_messages_store_nothing(

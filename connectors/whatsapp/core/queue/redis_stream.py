@@ -36,8 +36,9 @@ How (keys under `prefix`, `whatsapp:queue:` by default):
   `python -m connectors.whatsapp.core.queue dead-letters|requeue` lists and replays them.
 - Backpressure: beyond `max_pending` unfinished entries, intake refuses the webhook (`QueueFull`).
 - Draining (SIGTERM): no new entries are read, the turns under way finish (within the timeout),
-  leases are given back; what is left stays in Redis and is taken over by the other instances
-  after `claim_idle_seconds`.
+  leases are given back; what is left stays in Redis, and a wake-up entry per conversation that
+  still has messages lets another instance go on at once (the turns that did not finish in time
+  are taken over after `claim_idle_seconds`).
 
 Needs Redis 6.2 or later (`XAUTOCLAIM`). Redis Cluster is not supported (the scripts touch keys of
 several conversations). Durability is Redis's: with `appendfsync everysec` about one second of
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -62,7 +64,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from connectors.whatsapp.core.events import InboundMessage
 from connectors.whatsapp.core.queue import Handler, QueueFull, QueueUnavailable, conversation_key
@@ -101,36 +103,64 @@ return added
 """KEYS: stream. ARGV: max_pending, ttl, seen prefix, order prefix, then (wamid, conversation,
 record) per message. Returns the messages added, or -1 when too many wait."""
 
-_ACQUIRE = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if holder then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-"""
-"""KEYS: lease. ARGV: token, lease ms. 1 if the lease is ours now."""
-
-_TAKE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
+_NEXT_ENTRY = """
 while true do
-  local id = redis.call('LINDEX', KEYS[2], 0)
+  local id = redis.call('LINDEX', order, 0)
   if not id then
-    redis.call('DEL', KEYS[1])
+    redis.call('DEL', lease)
     return {1}
   end
-  local entries = redis.call('XRANGE', KEYS[3], id, id)
+  local entries = redis.call('XRANGE', stream, id, id)
   if #entries > 0 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return {2, id, entries[1][2]}
+    redis.call('PEXPIRE', lease, lease_ms)
+    local fields = entries[1][2]
+    local wamid = ''
+    for i = 1, #fields, 2 do
+      if fields[i] == 'w' then wamid = fields[i + 1] end
+    end
+    if wamid ~= '' and redis.call('EXISTS', done_prefix .. wamid) == 1 then
+      return {2, id, fields, 1, 0}
+    end
+    return {2, id, fields, 0, redis.call('HINCRBY', attempts, id, 1)}
   end
-  redis.call('LPOP', KEYS[2])
+  redis.call('LPOP', order)
 end
 """
-"""KEYS: lease, order, stream. ARGV: token, lease ms. {0}: the lease is not ours; {1}: nothing
-left, lease given back; {2, id, fields}: the conversation's next entry."""
+"""The conversation's next entry for the lease holder: {1} when none is left (the lease is then
+given back, atomically with finding the list empty), else {2, id, fields, done, attempt}: `done`
+1 if the message's done mark is set, `attempt` counted here (so a turn that kills its instance
+counts too)."""
+
+_START = (
+    """
+local lease, order, stream, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local token, lease_ms, done_prefix = ARGV[1], ARGV[2], ARGV[3]
+local holder = redis.call('GET', lease)
+if holder and holder ~= token then return {0} end
+redis.call('SET', lease, token, 'PX', lease_ms)
+"""
+    + _NEXT_ENTRY
+)
+"""KEYS: lease, order, stream, attempts. ARGV: token, lease ms, done prefix. Takes the lease (or
+keeps ours) and the next entry; {0} when another instance holds the conversation."""
+
+_FINISH_NEXT = (
+    """
+local lease, order, stream, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local token, lease_ms, done_prefix = ARGV[1], ARGV[2], ARGV[3]
+local group, finished, ttl, done_key = ARGV[4], ARGV[5], ARGV[6], KEYS[5]
+if ttl ~= '' then redis.call('SET', done_key, '1', 'EX', ttl) end
+redis.call('LREM', order, 1, finished)
+redis.call('XACK', stream, group, finished)
+redis.call('XDEL', stream, finished)
+redis.call('HDEL', attempts, finished)
+if redis.call('GET', lease) ~= token then return {0} end
+"""
+    + _NEXT_ENTRY
+)
+"""KEYS: lease, order, stream, attempts, done mark. ARGV: token, lease ms, done prefix, group,
+the finished entry id, done-mark ttl ('' for none). Ends a turn (done mark, acknowledged and
+deleted) and takes the next entry in the same round trip."""
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -142,10 +172,18 @@ return 1
 """
 """KEYS: lease, stream. ARGV: token, lease ms, group, consumer, entry id (or '')."""
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+_HAND_OVER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('LLEN', KEYS[2]) > 0 then
+  redis.call('XADD', KEYS[3], '*', 'c', ARGV[2], 'wake', '1')
+  return 2
+end
+return 1
 """
+"""KEYS: lease, order, stream. ARGV: token, conversation. Gives the lease back; if messages still
+wait (a draining instance), adds a wake-up entry so that another instance goes on at once rather
+than after claim_idle_seconds."""
 
 _FINISH = """
 if ARGV[3] ~= '' then redis.call('SET', KEYS[5], '1', 'EX', ARGV[3]) end
@@ -181,6 +219,10 @@ redis.call('XDEL', KEYS[1], ARGV[1])
 return id
 """
 """KEYS: dead, stream. ARGV: dead-letter id, order prefix. The new entry's id, or nil."""
+
+
+_SHAS: dict[str, str] = {}
+"""SHA-1 of each script, for EVALSHA (Redis's script cache key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,9 +296,13 @@ class RedisStreamIntake:
         concurrency: int = 64,
         retry_delay: float = 1.0,
         consumer: str | None = None,
+        read_batch: int = 4,
     ) -> None:
         """`concurrency`: conversations this instance runs at once; `retry_delay`: the first
-        wait before a turn that raised is tried again (doubling, at most 30 s)."""
+        wait before a turn that raised is tried again (doubling, at most 30 s); `read_batch`:
+        entries read at a time. A small batch spreads a burst over the instances: a busy
+        instance (its loop held by a turn's CPU work) that reads late must not take every
+        conversation that arrived meanwhile."""
         if max_attempts < 1 or max_pending < 1 or concurrency < 1:
             raise ValueError("max_attempts, max_pending and concurrency must be at least 1")
         self.url = url
@@ -266,6 +312,7 @@ class RedisStreamIntake:
         self.done_ttl_seconds = done_ttl_seconds
         self.keys = Keys(prefix)
         self.concurrency = concurrency
+        self.read_batch = max(read_batch, 1)
         self.retry_delay = retry_delay
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._lease_ms = max(int(claim_idle_seconds * 1000), 100)
@@ -322,7 +369,7 @@ class RedisStreamIntake:
         for message in messages:
             args += [message.id, conversation_key(message), encode_message(message)]
         try:
-            added = int(await self.redis.eval(_SUBMIT, 1, self.keys.stream, *args))
+            added = int(await self._script(_SUBMIT, [self.keys.stream], args))
         except Exception as error:  # redis raises many types; none may become a 200
             self.counters["refused_unavailable"] += 1
             raise QueueUnavailable(f"Redis did not store the messages: {error}") from error
@@ -425,8 +472,8 @@ class RedisStreamIntake:
 
     async def requeue(self, dead_letter_id: str) -> str | None:
         """Put a dead letter back at the end of its conversation. The new entry id, or None."""
-        new_id = await self.redis.eval(
-            _REQUEUE, 2, self.keys.dead, self.keys.stream, dead_letter_id, self.keys.order_prefix
+        new_id = await self._script(
+            _REQUEUE, [self.keys.dead, self.keys.stream], [dead_letter_id, self.keys.order_prefix]
         )
         return None if new_id is None else _text(new_id)
 
@@ -459,10 +506,14 @@ class RedisStreamIntake:
                     continue
                 block_ms = int(min(claim_every, 1.0) * 1000)
                 answer = await self.redis.xreadgroup(
-                    GROUP, self.consumer, {self.keys.stream: ">"}, count=room, block=block_ms
+                    GROUP,
+                    self.consumer,
+                    {self.keys.stream: ">"},
+                    count=min(room, self.read_batch),
+                    block=block_ms,
                 )
                 for _, entries in answer or []:
-                    self._dispatch(entries)
+                    await self._dispatch(entries)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -498,13 +549,17 @@ class RedisStreamIntake:
                 logger.warning(
                     "Queue: %d message(s) of a silent instance taken over.", len(entries)
                 )
-                self._dispatch(entries)
+                await self._dispatch(entries)
             if start == "0-0":
                 return
 
-    def _dispatch(self, entries: Sequence[Any]) -> None:
-        for _, raw in entries:
-            conversation = _fields(raw).get("c")
+    async def _dispatch(self, entries: Sequence[Any]) -> None:
+        wakeups = []
+        for entry_id, raw in entries:
+            fields = _fields(raw)
+            conversation = fields.get("c")
+            if "wake" in fields:
+                wakeups.append(entry_id)
             if (
                 conversation
                 and conversation not in self._active
@@ -512,6 +567,11 @@ class RedisStreamIntake:
             ):
                 self._backlog.append(conversation)
         self._start_from_backlog()
+        if wakeups:  # a wake-up only says "this conversation has work": drop it once read
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xack(self.keys.stream, GROUP, *wakeups)
+                pipe.xdel(self.keys.stream, *wakeups)
+                await pipe.execute()
 
     def _start_from_backlog(self) -> None:
         while self._backlog and len(self._active) < self.concurrency and not self._stopping:
@@ -522,35 +582,53 @@ class RedisStreamIntake:
                 self._work(conversation), name=f"whatsapp-conversation-{conversation}"
             )
 
+    async def _script(self, lua: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a script by its hash (EVALSHA), loading it on first use (or after a restart)."""
+        digest = _SHAS.get(lua)
+        if digest is None:
+            digest = _SHAS[lua] = hashlib.sha1(lua.encode()).hexdigest()
+        try:
+            return await self.redis.evalsha(digest, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self.redis.eval(lua, len(keys), *keys, *args)
+
     async def _work(self, conversation: str) -> None:
+        """Run the conversation's turns while this instance holds its lease."""
         keys = self.keys
         lease = keys.lease(conversation)
+        head = [lease, keys.order(conversation), keys.stream, keys.attempts]
+        common = [self.consumer, self._lease_ms, DONE_PREFIX]
         renewer: asyncio.Task[None] | None = None
         holding = False
         try:
-            acquired = await self.redis.eval(_ACQUIRE, 1, lease, self.consumer, self._lease_ms)
-            if not acquired:
+            taken = await self._script(_START, head, common)
+            if int(taken[0]) == 0:
                 return  # another instance runs this conversation; it will reach our entry
             holding = True
             renewer = asyncio.get_running_loop().create_task(self._renew(conversation))
-            while not self._stopping:
-                taken = await self.redis.eval(
-                    _TAKE,
-                    3,
-                    lease,
-                    keys.order(conversation),
-                    keys.stream,
-                    self.consumer,
-                    self._lease_ms,
-                )
+            while True:
                 if int(taken[0]) != 2:
-                    holding = False
+                    holding = False  # {1}: nothing left, lease given back; {0}: lost
                     if int(taken[0]) == 0:
                         logger.warning("Queue: lost the lease of %s meanwhile.", conversation)
                     return
                 entry_id, fields = _text(taken[1]), _fields(taken[2])
                 self._current[conversation] = entry_id
-                await self._turn(conversation, entry_id, fields)
+                ttl = await self._turn(
+                    conversation, entry_id, fields, done=bool(int(taken[3])), attempt=int(taken[4])
+                )
+                if ttl is None:  # to be tried again, or set aside: nothing to end
+                    if self._stopping:
+                        return
+                    taken = await self._script(_START, head, common)
+                    continue
+                ending = [*head, DONE_PREFIX + fields.get("w", "")]
+                ending_args = [*common, GROUP, entry_id, ttl]
+                if self._stopping:  # end this turn, take nothing more
+                    finish_keys = [keys.stream, head[1], lease, keys.attempts, ending[4]]
+                    await self._surely(_FINISH, finish_keys, [GROUP, entry_id, ttl], fields)
+                    return
+                taken = await self._surely(_FINISH_NEXT, ending, ending_args, fields)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -561,10 +639,34 @@ class RedisStreamIntake:
             self._current.pop(conversation, None)
             if holding and not self._closed:
                 with contextlib.suppress(Exception):
-                    await self.redis.eval(_RELEASE, 1, lease, self.consumer)
+                    await self._script(
+                        _HAND_OVER,
+                        [lease, keys.order(conversation), keys.stream],
+                        [self.consumer, conversation],
+                    )
             self._active.pop(conversation, None)
             if self._wakeup is not None:
                 self._wakeup.set()
+
+    async def _surely(
+        self, lua: str, keys: Sequence[str], args: Sequence[Any], fields: dict[str, str]
+    ) -> Any:
+        """End a turn, retrying through a Redis outage (the turn itself is over)."""
+        delay = 0.1
+        while True:
+            try:
+                return await self._script(lua, keys, args)
+            except Exception as error:
+                if self._closed:
+                    raise
+                logger.error(
+                    "Queue: could not mark %s done (%s); retrying in %g s.",
+                    fields.get("w", ""),
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _renew(self, conversation: str) -> None:
         """Keep the lease (and the current entry) ours while a long turn runs."""
@@ -572,16 +674,16 @@ class RedisStreamIntake:
         while True:
             await asyncio.sleep(every)
             try:
-                kept = await self.redis.eval(
+                kept = await self._script(
                     _RENEW,
-                    2,
-                    self.keys.lease(conversation),
-                    self.keys.stream,
-                    self.consumer,
-                    self._lease_ms,
-                    GROUP,
-                    self.consumer,
-                    self._current.get(conversation, ""),
+                    [self.keys.lease(conversation), self.keys.stream],
+                    [
+                        self.consumer,
+                        self._lease_ms,
+                        GROUP,
+                        self.consumer,
+                        self._current.get(conversation, ""),
+                    ],
                 )
             except Exception as error:
                 logger.warning("Queue: could not renew the lease of %s: %s", conversation, error)
@@ -593,14 +695,16 @@ class RedisStreamIntake:
                     conversation,
                 )
 
-    async def _turn(self, conversation: str, entry_id: str, fields: dict[str, str]) -> None:
+    async def _turn(
+        self, conversation: str, entry_id: str, fields: dict[str, str], *, done: bool, attempt: int
+    ) -> str | None:
+        """Run one entry's turn. Returns the done mark's TTL to end it with ('' for no mark), or
+        None when there is nothing to end (it will be tried again, or was set aside)."""
         wamid = fields.get("w", "")
-        if wamid and await self.redis.exists(DONE_PREFIX + wamid):
+        if done:
             self.counters["queue_already_done"] += 1
             logger.info("Queue: %s from %s was processed already.", wamid, conversation)
-            await self._finish(conversation, entry_id, wamid, mark_done=False)
-            return
-        attempt = int(await self.redis.hincrby(self.keys.attempts, entry_id, 1))
+            return ""
         if attempt > self.max_attempts:
             await self._dead_letter(
                 conversation,
@@ -609,12 +713,12 @@ class RedisStreamIntake:
                 attempt - 1,
                 "its instance stopped during every attempt (killed, or crashed)",
             )
-            return
+            return None
         try:
             message = decode_message(fields.get("r", ""))
         except UnreadableRecord as error:
             await self._dead_letter(conversation, entry_id, fields, attempt, f"unreadable: {error}")
-            return
+            return None
         if self._handler is None:
             raise RuntimeError("RedisStreamIntake has no handler: call bind() first")
         try:
@@ -626,7 +730,7 @@ class RedisStreamIntake:
             if attempt >= self.max_attempts:
                 logger.exception("Queue: the turn of %s from %s failed.", wamid, conversation)
                 await self._dead_letter(conversation, entry_id, fields, attempt, repr(error))
-                return
+                return None
             delay = min(self.retry_delay * 2 ** (attempt - 1), 30.0)
             logger.warning(
                 "Queue: the turn of %s from %s failed (attempt %d of %d), retrying in %g s: %r",
@@ -638,39 +742,9 @@ class RedisStreamIntake:
                 error,
             )
             await asyncio.sleep(delay)
-            return
+            return None
         self.counters["queue_turns"] += 1
-        await self._finish(conversation, entry_id, wamid, mark_done=True)
-
-    async def _finish(
-        self, conversation: str, entry_id: str, wamid: str, *, mark_done: bool
-    ) -> None:
-        """Mark done and remove, retrying through a Redis outage (the turn itself is over)."""
-        keys = self.keys
-        delay = 0.1
-        while True:
-            try:
-                await self.redis.eval(
-                    _FINISH,
-                    5,
-                    keys.stream,
-                    keys.order(conversation),
-                    keys.lease(conversation),
-                    keys.attempts,
-                    DONE_PREFIX + wamid,
-                    GROUP,
-                    entry_id,
-                    self.done_ttl_seconds if mark_done and wamid else "",
-                )
-                return
-            except Exception as error:
-                if self._closed:
-                    raise
-                logger.error(
-                    "Queue: could not mark %s done (%s); retrying in %g s.", wamid, error, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        return str(self.done_ttl_seconds) if wamid else ""
 
     async def _dead_letter(
         self,
@@ -681,21 +755,19 @@ class RedisStreamIntake:
         error: str,
     ) -> None:
         keys = self.keys
-        await self.redis.eval(
+        await self._script(
             _DEAD,
-            4,
-            keys.stream,
-            keys.order(conversation),
-            keys.dead,
-            keys.attempts,
-            GROUP,
-            entry_id,
-            fields.get("w", ""),
-            conversation,
-            fields.get("r", ""),
-            attempts,
-            error[:2000],
-            f"{time.time():.3f}",
+            [keys.stream, keys.order(conversation), keys.dead, keys.attempts],
+            [
+                GROUP,
+                entry_id,
+                fields.get("w", ""),
+                conversation,
+                fields.get("r", ""),
+                attempts,
+                error[:2000],
+                f"{time.time():.3f}",
+            ],
         )
         self.counters["queue_dead_lettered"] += 1
         logger.error(
