@@ -83,8 +83,9 @@ train: install
 run: install
 	$(PY) -m devtools.run
 
+# Every bench/bench_*.py in turn; their tables go to bench/results.md, the ratios to bench/results.png.
 bench: install
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) bench/_report.py
 
 clean:
 	rm -rf $(VENV) $(VENV_CORE) models/ .mypy_cache .pytest_cache .ruff_cache
