@@ -212,3 +212,37 @@ async def test_the_redis_outbox_survives_a_crash_and_another_instance_sends(
     assert not await second.holds(recipient)
     await second.close()
     await first.close()
+
+
+async def test_through_the_endpoint_a_lost_answer_reaches_the_status_hook(
+    graph: GraphServer,
+) -> None:
+    from connectors.whatsapp.core.config import WhatsAppConfig
+    from connectors.whatsapp.core.endpoint import WebhookEndpoint
+    from connectors.whatsapp.core.events import StatusUpdate
+    from tests.conftest import APP_SECRET, VERIFY_TOKEN
+
+    Outage(graph, meta_error(2, 503))
+    statuses: list[StatusUpdate] = []
+    config = WhatsAppConfig.from_mapping(
+        {
+            "access_token": ACCESS_TOKEN,
+            "phone_number_id": PHONE_NUMBER_ID,
+            "verify_token": VERIFY_TOKEN,
+            "app_secret": APP_SECRET,
+            "api_base_url": graph.base_url,
+            "outbox_retry_seconds": 1,
+        }
+    )
+    fast_client = GraphClient(access_token=ACCESS_TOKEN, base_url=graph.base_url, retry=FAST)
+    endpoint = WebhookEndpoint(config, client=fast_client, status_hook=statuses.append)
+    try:
+        assert await endpoint.outbound.send("5511944440011", {"text": "perdida"}) == [None]
+        health = await endpoint.health()
+        assert health.body["outbox_waiting"] == 1
+        await until(lambda: statuses, timeout=10)
+    finally:
+        await endpoint.close()
+    [status] = statuses
+    assert (status.status, status.recipient_id) == ("failed", "5511944440011")
+    assert status.errors[0].code == 2
