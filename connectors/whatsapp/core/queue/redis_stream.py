@@ -546,8 +546,10 @@ class RedisStreamIntake:
             entries = [entry for entry in answer[1] if entry and entry[1] is not None]
             if entries:
                 self.counters["queue_reclaimed"] += len(entries)
-                logger.warning(
-                    "Queue: %d message(s) of a silent instance taken over.", len(entries)
+                logger.info(
+                    "Queue: %d idle message(s) claimed (their instance stopped, or they wait "
+                    "behind a long turn of their conversation).",
+                    len(entries),
                 )
                 await self._dispatch(entries)
             if start == "0-0":
