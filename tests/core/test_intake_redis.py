@@ -349,6 +349,22 @@ async def test_drain_finishes_the_turn_under_way_and_leaves_the_rest_for_the_oth
     assert asyncio.get_running_loop().time() - started < 5
 
 
+async def test_a_turn_that_outlives_the_drain_timeout_runs_again_on_another_instance(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot()
+    bot.hang = {"eterna"}
+    sender = "5511911110013"
+    async with instance(redis_url, bot, "a") as a:
+        await a.submit([message(sender, "eterna"), message(sender, "depois")])
+        await asyncio.wait_for(bot.started.wait(), 5)
+        assert not await a.drain(timeout=0.2)
+    bot.hang = set()
+    async with instance(redis_url, bot, "b", claim_idle_seconds=30) as b:
+        await settle(b, timeout=5)  # at once, not after claim_idle_seconds
+    assert bot.turns == [("b", "eterna"), ("b", "depois")]
+
+
 async def test_statuses_and_webhooks_without_messages_store_nothing(
     redis_url: str, raw: "redis.Redis[bytes]"
 ) -> None:

@@ -37,8 +37,8 @@ How (keys under `prefix`, `whatsapp:queue:` by default):
 - Backpressure: beyond `max_pending` unfinished entries, intake refuses the webhook (`QueueFull`).
 - Draining (SIGTERM): no new entries are read, the turns under way finish (within the timeout),
   leases are given back; what is left stays in Redis, and a wake-up entry per conversation that
-  still has messages lets another instance go on at once (the turns that did not finish in time
-  are taken over after `claim_idle_seconds`).
+  still has messages lets another instance go on at once (a turn that did not finish in time is
+  cancelled and runs again there).
 
 Needs Redis 6.2 or later (`XAUTOCLAIM`). Redis Cluster is not supported (the scripts touch keys of
 several conversations). Durability is Redis's: with `appendfsync everysec` about one second of
@@ -395,8 +395,8 @@ class RedisStreamIntake:
         _, late = await asyncio.wait(running, timeout=timeout)
         if late:
             logger.error(
-                "Shutdown: %d turn(s) did not finish in %g s; another instance runs them again "
-                "after claim_idle_seconds.",
+                "Shutdown: %d turn(s) did not finish in %g s: cancelled, another instance runs "
+                "them again.",
                 len(late),
                 timeout,
             )
