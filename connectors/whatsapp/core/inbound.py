@@ -20,6 +20,7 @@ the receiving number, and the ids Meta gave (see `whatsapp_metadata`). Everythin
 action may want (media id, location, reply context, referral) is in the raw `message`.
 """
 
+import functools
 import json
 import logging
 import re
@@ -97,7 +98,13 @@ class InboundOptions:
     """Hand an edited message's new text to the bot (False: nothing is sent)."""
 
     def opt_out_words(self) -> frozenset[str]:
-        return frozenset(fold(word) for word in self.opt_out_keywords if fold(word))
+        return _folded(self.opt_out_keywords)
+
+
+@functools.lru_cache(maxsize=32)
+def _folded(keywords: tuple[str, ...]) -> frozenset[str]:
+    """The keywords as `fold` compares them, folded once per setting rather than per message."""
+    return frozenset(fold(word) for word in keywords if fold(word))
 
 
 @dataclass(frozen=True, slots=True)
