@@ -1,12 +1,15 @@
 """Pacing of sends: never faster than Meta lets one business number send, or one recipient receive.
 
-Meta's two send-rate limits (https://developers.facebook.com/docs/whatsapp/throughput and
-"About the platform", "Rate limits"):
+Meta's two send-rate limits:
 
-- Throughput: a business number sends at most 80 messages per second by default (1,000 after
-  Meta's automatic upgrade); over it a send fails with 130429. Setting: `max_messages_per_second`.
-- Pair rate limit: one recipient gets about 1 message every 6 seconds, with bursts of up to 45
-  that borrow from the following minutes; over it a send fails with 131056. Settings:
+- Throughput (https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput):
+  a business number sends at most 80 messages per second by default (1,000 after Meta's
+  automatic upgrade; 20 for a number shared with the WhatsApp Business app); over it a send fails
+  with 130429. Setting: `max_messages_per_second`.
+- Pair rate limit (https://developers.facebook.com/docs/whatsapp/overview/about-the-platform,
+  "Rate limits"): one recipient gets about 1 message every 6 seconds (10 a minute), with bursts of
+  up to 45 in 6 seconds that borrow from the following minutes (a burst of 20 means about 2 minutes
+  of waiting); over it a send fails with 131056. Settings:
   `pair_interval_seconds` (6) and `pair_burst` (45), Meta's documented numbers; 0 s turns the
   pair pacing off.
 
