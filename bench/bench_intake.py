@@ -45,7 +45,7 @@ from tests.support.webhooks import encode, envelope, text_message
 
 WEBHOOKS = 3000
 WARMUP = 300
-ROUNDS = 3
+ROUNDS = 5
 CONCURRENCY = 10
 SENDERS = 30
 RUN_TIMEOUT = 60.0
