@@ -220,7 +220,7 @@ def test_config_keys() -> None:
         None,
         80.0,
     )
-    assert (defaults.pair_interval_seconds, defaults.pair_burst) == (6.0, 45)
+    assert (defaults.pair_interval_seconds, defaults.pair_burst) == (6.0, 40)
     on = WhatsAppConfig.from_mapping(
         {**base, "metrics": "true", "metrics_token": "tok3n", "max_messages_per_second": "1000"}
     )

@@ -94,14 +94,15 @@ async def test_a_long_answer_to_one_user_stays_under_the_pair_limit(
     sandbox = await make_sandbox(pair_interval=0.2, pair_burst=3)
     await sandbox.user_does({"type": "text", "text": "oi"})  # opens the 24-hour window
     metrics = Metrics()
-    sender = outbound(sandbox.url(""), LocalPacer(RATE, pair_interval=0.2, pair_burst=3), metrics)
+    # One under the sandbox's burst, as the default is one margin under Meta's.
+    sender = outbound(sandbox.url(""), LocalPacer(RATE, pair_interval=0.2, pair_burst=2), metrics)
     start = time.monotonic()
     results = [await sender.send(ANA, {"text": f"parte {i}"}) for i in range(8)]
     elapsed = time.monotonic() - start
     await sender.close()
     assert refusals(metrics) == {}
     assert all(result is not None for per_message in results for result in per_message)
-    assert elapsed >= (8 - 3) * 0.2 - 0.05
+    assert elapsed >= (8 - 2) * 0.2 - 0.05
     texts = [
         m["content"]["text"]["body"]
         for m in await sandbox.conversation()

@@ -10,8 +10,8 @@ Meta's two send-rate limits:
   "Rate limits"): one recipient gets about 1 message every 6 seconds (10 a minute), with bursts of
   up to 45 in 6 seconds that borrow from the following minutes (a burst of 20 means about 2 minutes
   of waiting); over it a send fails with 131056. Settings:
-  `pair_interval_seconds` (6) and `pair_burst` (45), Meta's documented numbers; 0 s turns the
-  pair pacing off.
+  `pair_interval_seconds` (6, Meta's) and `pair_burst` (40: Meta's 45 less a margin); 0 s turns
+  the pair pacing off.
 
 Retrying after a 130429 or a 131056 works, but it wastes the attempt and Meta asks for a lower rate
 instead ("Retrying 131056 and 130429 aggressively makes things worse"). So `Outbound` waits here
@@ -29,8 +29,11 @@ pacer to several senders built separately). With several instances (`queue: redi
 `dedup: redis`) the buckets live in Redis (`RedisPacer`: one Lua script, Redis's own clock), so
 the rate holds for the sum of the instances.
 
-The number's burst is half a second of sends (Meta counts per second): the other half second is
-margin for the jitter between our clock and Meta's, so that pacing at the limit does not cross it.
+Both buckets keep a margin under Meta's own, for the jitter between our clock and Meta's (a
+request that takes longer than the next one, such as the first on a new connection, makes two
+sends arrive closer than they were sent): the number's burst is half a second of sends (Meta
+counts per second), and the recipient's burst 40 where Meta allows 45. With the same burst as
+Meta's, pacing exactly at the limit would cross it now and then.
 """
 
 import asyncio
@@ -44,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGES_PER_SECOND = 80.0
 DEFAULT_PAIR_INTERVAL_SECONDS = 6.0
-DEFAULT_PAIR_BURST = 45
+DEFAULT_PAIR_BURST = 40
 _PRUNE_ABOVE = 10_000
 """Per-recipient timestamps kept before the ones already in the past are dropped."""
 
