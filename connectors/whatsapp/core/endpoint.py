@@ -87,6 +87,7 @@ def make_graph_client(config: WhatsAppConfig) -> GraphClient:
         access_token=config.access_token,
         api_version=config.api_version,
         base_url=config.api_base_url,
+        media_hosts=config.media_hosts,
     )
 
 
@@ -104,12 +105,7 @@ def make_identity_store(config: WhatsAppConfig) -> IdentityStore:
 
 def load_event_hook(path: str | None) -> EventHook | None:
     """Import the callable that `event_hook` names, like `load_status_hook`."""
-    if not path:
-        return None
-    hook = import_object(path, "event_hook")
-    if not callable(hook):
-        raise ConfigError(f"'event_hook' {path!r} is not callable")
-    found: EventHook = hook
+    found: EventHook | None = _load_hook(path, "event_hook")
     return found
 
 
@@ -130,7 +126,7 @@ def make_pacer(config: WhatsAppConfig) -> Pacer:
     the endpoint's, which every sender of the process uses (the Rasa channel's answers and its
     proactive output channel, the sync service's answers).
     """
-    if getattr(config, "queue", "memory") == "redis" or config.dedup == "redis":
+    if config.queue == "redis" or config.dedup == "redis":
         return RedisPacer(
             url=config.redis_url,
             max_messages_per_second=config.max_messages_per_second,
@@ -179,13 +175,18 @@ def load_status_hook(path: str | None) -> StatusHook | None:
     Raises:
         ConfigError: when it cannot be imported or is not callable.
     """
+    found: StatusHook | None = _load_hook(path, "status_hook")
+    return found
+
+
+def _load_hook(path: str | None, key: str) -> Any:
+    """The callable the setting `key` names, or None when it is unset."""
     if not path:
         return None
-    hook = import_object(path, "status_hook")
+    hook = import_object(path, key)
     if not callable(hook):
-        raise ConfigError(f"'status_hook' {path!r} is not callable")
-    found: StatusHook = hook
-    return found
+        raise ConfigError(f"'{key}' {path!r} is not callable")
+    return hook
 
 
 def make_acknowledge(client: GraphClient, config: WhatsAppConfig) -> Acknowledge | None:
@@ -268,8 +269,8 @@ class WebhookEndpoint:
         if self.outbox is not None:
             self.outbox.bind(self._send_from_outbox, self._answer_lost)
             self.outbound.outbox = self.outbox
-        try:
-            self._intents = config.intent_names()
+        try:  # already checked by from_mapping; a config built directly is checked here
+            self._inbound = config.inbound_options()
         except ValueError as error:
             raise ConfigError(str(error)) from None
         self._deliver = deliver
@@ -304,10 +305,8 @@ class WebhookEndpoint:
                 deliver=self._deliver_to_bot,
                 acknowledge=make_acknowledge(self.client, self.config),
                 status_hook=self._failed_status_hook,
-                translate=Translator(self.config.inbound_options(), self.identities),
+                translate=Translator(self._inbound, self.identities),
                 event_hook=self.event_hook,
-                intents=self._intents,
-                caption_as_text=self.config.media_caption_as_text,
                 intake=self.intake,
             )
         return self._pipeline
