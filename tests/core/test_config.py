@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from connectors.whatsapp.core.config import DEFAULT_API_BASE_URL, ConfigError, WhatsAppConfig
@@ -107,3 +109,18 @@ def test_config_intents_come_from_whatsapp_intents_as_json() -> None:
     assert config.intents == {"sticker": None, "location": "onde_estou"}
     with pytest.raises(ConfigError, match="JSON object"):
         WhatsAppConfig.from_mapping(REQUIRED, {"WHATSAPP_INTENTS": "sticker=none"})
+
+
+def test_an_unknown_whatsapp_variable_is_named_in_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {
+        "WHATSAPP_DEDUPE": "redis",  # a typo of WHATSAPP_DEDUP
+        "WHATSAPP_INPUT_CHANNEL": "x",  # not a setting: the input channel is always "whatsapp"
+        "WHATSAPP_RASA_URL": "http://127.0.0.1:5005",  # the rasa answer backend's
+        "WHATSAPP_DEDUP": "memory",
+    }
+    with caplog.at_level("WARNING", logger="connectors.whatsapp.core.config"):
+        WhatsAppConfig.from_mapping(REQUIRED, env)
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    assert set(re.findall(r"WHATSAPP_\w+", warned)) == {"WHATSAPP_DEDUPE", "WHATSAPP_INPUT_CHANNEL"}

@@ -50,10 +50,9 @@ DEFAULT_EMPTY_BODY = defaults.EMPTY_BODY
 DEFAULT_MORE_OPTIONS = defaults.MORE_OPTIONS_BODY
 
 ENV_PREFIX = "WHATSAPP_"
-OTHER_ENV_SETTINGS = frozenset(
-    {"BACKEND", "RASA_URL", "RASA_TIMEOUT", "RASA_APOLOGY", "SERVICE", "INPUT_CHANNEL"}
-)
-"""`WHATSAPP_*` variables read by other parts (the sync answer backends, the DRF view)."""
+OTHER_ENV_SETTINGS = frozenset({"BACKEND", "RASA_URL", "RASA_TIMEOUT", "RASA_APOLOGY", "SERVICE"})
+"""`WHATSAPP_*` names used by other parts: the sync answer backends' variables, and the DRF
+view's `WHATSAPP_SERVICE` (a Django setting, which some projects fill from the environment)."""
 
 _REQUIRED = ("access_token", "phone_number_id", "verify_token")
 _TRUE = {"1", "true", "yes", "on"}
