@@ -82,11 +82,16 @@ def unique_messages(messages: Sequence[InboundMessage]) -> list[InboundMessage]:
 
 
 def conversation_key(message: InboundMessage) -> str:
-    """The key one conversation's turns are serialised by: the id the bot sees as the sender.
+    """The key one conversation's turns are serialised by, known before identity resolution.
 
-    For a group message that is the group (`group_id`), not the member who wrote.
+    For a group message that is the group (`group_id`), not the member who wrote. Otherwise the
+    person's business-scoped user id when Meta sends one (in every webhook since April 2026,
+    `from_user_id`), else the phone number: a person's messages arrive with the phone and the
+    BSUID, or with only one of them, and keying by whichever came (`sender`) would let two turns
+    of one conversation run at once, out of order. The conversation the bot sees is still the
+    identity store's (`identity.py`).
     """
-    return message.conversation_hint
+    return message.group_id or message.user_id or message.sender
 
 
 __all__ = [
