@@ -121,6 +121,16 @@ class WhatsAppInput(InputChannel):
         """The endpoint's processing pipeline (tests and benchmarks wait on it)."""
         return self.endpoint.pipeline
 
+    @property
+    def client(self) -> GraphClient:
+        """The endpoint's Graph API client (an attribute of the channel before the endpoint)."""
+        return self.endpoint.client
+
+    @property
+    def dedup(self) -> DedupStore:
+        """The endpoint's de-duplication store (an attribute of the channel before the endpoint)."""
+        return self.endpoint.dedup
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # A unique name per class, so a subclass can be registered beside this one.
         webhook = Blueprint(f"whatsapp_webhook_{type(self).__name__}", __name__)

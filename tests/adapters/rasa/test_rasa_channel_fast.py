@@ -160,6 +160,17 @@ async def test_each_kind_of_bot_message_is_sent(graph: GraphServer, channel: Wha
     assert channel.endpoint.outbound.counters["send_failures"] == 0
 
 
+async def test_the_channels_client_and_store_are_the_endpoints(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    # Code written against the first layout reads them from the channel.
+    assert channel.client is channel.endpoint.client
+    assert channel.client.base_url == graph.base_url
+    assert channel.dedup is channel.endpoint.dedup
+    assert await channel.dedup.first_seen("message:wamid.X")
+    assert not await channel.dedup.first_seen("message:wamid.X")
+
+
 async def test_send_response_sends_the_whole_message_in_rasas_order(
     graph: GraphServer, channel: WhatsAppInput
 ) -> None:
