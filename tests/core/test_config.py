@@ -124,3 +124,9 @@ def test_an_unknown_whatsapp_variable_is_named_in_a_warning(
         WhatsAppConfig.from_mapping(REQUIRED, env)
     warned = " ".join(record.getMessage() for record in caplog.records)
     assert set(re.findall(r"WHATSAPP_\w+", warned)) == {"WHATSAPP_DEDUPE", "WHATSAPP_INPUT_CHANNEL"}
+
+
+@pytest.mark.parametrize("key", ["dedup", "queue"])
+def test_a_config_built_directly_refuses_an_unknown_mode(key: str) -> None:
+    with pytest.raises(ConfigError, match=f"'{key}' must be 'memory' or 'redis'"):
+        WhatsAppConfig(access_token="t", phone_number_id="1", verify_token="v", **{key: "redsi"})

@@ -20,6 +20,7 @@ from typing import Any
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
+from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -30,7 +31,12 @@ from connectors.whatsapp.core.endpoint import WebhookEndpoint
 from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.outbound import Outbound
 from connectors.whatsapp.core.processing import StatusHook
-from connectors.whatsapp.core.webhook import WebhookRequest, WebhookResponse
+from connectors.whatsapp.core.rendering import RenderOptions
+from connectors.whatsapp.core.webhook import (
+    TEMPORARILY_UNAVAILABLE,
+    WebhookRequest,
+    WebhookResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +58,24 @@ class WhatsAppOutput(OutputChannel):
     def name(cls) -> str:
         return CHANNEL_NAME
 
-    def __init__(self, outbound: Outbound, phone_number_id: str | None = None) -> None:
+    def __init__(
+        self,
+        outbound: Outbound | GraphClient,
+        phone_number_id: str | None = None,
+        options: RenderOptions | None = None,
+    ) -> None:
+        """Send through `outbound`, from `phone_number_id` (else the endpoint's default number).
+
+        `WhatsAppOutput(client, phone_number_id, options)`, the first layout's form, still works:
+        a bare `GraphClient` gets an `Outbound` of its own (without the endpoint's identity
+        store, outbox or pacing: prefer `WhatsAppInput(...).get_output_channel()`).
+        """
+        if isinstance(outbound, GraphClient):
+            if not phone_number_id:
+                raise ValueError(
+                    "WhatsAppOutput(client, ...) needs the phone_number_id to send from"
+                )
+            outbound = Outbound(outbound, default_phone_number_id=phone_number_id, options=options)
         self.outbound = outbound
         self.phone_number_id = phone_number_id or outbound.default_phone_number_id
 
@@ -151,6 +174,15 @@ class WhatsAppInput(InputChannel):
             )
 
         endpoint.bind(deliver)
+
+        @webhook.exception(Exception)
+        async def never_500(request: Request, error: Exception) -> HTTPResponse:
+            """Sanic's own HTTP errors keep their 4xx; a fault of ours is logged and answered 503
+            (Retry-After), never a 500: Meta redelivers, de-duplication prevents a double."""
+            if isinstance(error, SanicException):
+                return response.text(str(error), status=error.status_code)
+            logger.exception("WhatsApp channel failed on %s %s.", request.method, request.path)
+            return _to_sanic(TEMPORARILY_UNAVAILABLE)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

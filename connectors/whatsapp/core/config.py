@@ -326,6 +326,14 @@ class WhatsAppConfig:
             pair_burst=int(number("pair_burst", 40, 1)),
         )
 
+    def __post_init__(self) -> None:
+        """Refuse a mode no part knows, also when the config is built directly (not by
+        `from_mapping`): `dedup="redsi"` must not silently mean memory."""
+        for key in ("dedup", "queue"):
+            value = getattr(self, key)
+            if value not in ("memory", "redis"):
+                raise ConfigError(f"'{key}' must be 'memory' or 'redis', got {value!r}")
+
     def intent_names(self) -> dict[MessageKind, str | None]:
         """The intent for each message kind: the defaults with `intents` applied."""
         return intent_names(self.intents)

@@ -75,10 +75,20 @@ Deliver = Callable[[BotInput], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    """The health route's answer: `status_code` 200 while the endpoint accepts webhooks."""
+    """The health route's answer: `status_code` 200 while the endpoint accepts webhooks.
+
+    Reads like its body too (`health["status"]`, `health.get("pending")`), as the dict that
+    `WebhookService.health()` returned before the endpoint existed.
+    """
 
     status_code: int
     body: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.body[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.body.get(key, default)
 
 
 def make_graph_client(config: WhatsAppConfig) -> GraphClient:

@@ -29,7 +29,14 @@ from typing import Any
 from connectors.whatsapp.core.client import GraphClient
 from connectors.whatsapp.core.config import WhatsAppConfig
 from connectors.whatsapp.core.dedup import DedupStore
-from connectors.whatsapp.core.endpoint import Health, WebhookEndpoint
+from connectors.whatsapp.core.endpoint import (
+    Health,
+    WebhookEndpoint,
+    load_status_hook,
+    make_acknowledge,
+    make_dedup_store,
+    make_graph_client,
+)
 from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.processing import StatusHook
 from connectors.whatsapp.core.webhook import (
@@ -48,6 +55,15 @@ from connectors.whatsapp.sync.backends import (
 from connectors.whatsapp.sync.bridge import LoopThread, close_at_exit, forget_at_exit
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "WebhookService",
+    # Where the first layout had them (connectors.whatsapp.service); they live in core.endpoint.
+    "load_status_hook",
+    "make_acknowledge",
+    "make_dedup_store",
+    "make_graph_client",
+]
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 """The health check runs on the loop: an answer within this time proves the loop is alive."""

@@ -18,7 +18,7 @@ from sanic import Sanic
 from connectors.whatsapp import WhatsAppInput, WhatsAppOutput
 from connectors.whatsapp.adapters.rasa_channel import WhatsAppConfigError
 from connectors.whatsapp.core.config import WhatsAppConfig
-from tests.conftest import VERIFY_TOKEN
+from tests.conftest import PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer, meta_error
 from tests.support.sanic_server import serve
 from tests.support.settings import credentials
@@ -252,3 +252,31 @@ async def test_a_signed_text_reaches_the_agent_and_its_answer_reaches_whatsapp(
     assert isinstance(message.output_channel, WhatsAppOutput)
     [answer] = graph.sent_messages
     assert (answer["to"], answer["text"]["body"]) == (TO, "eco: oi")
+
+
+async def test_the_first_layouts_output_form_still_sends(graph: GraphServer) -> None:
+    from connectors.whatsapp.core.client import GraphClient
+
+    client = GraphClient(access_token="token", base_url=graph.base_url)
+    try:
+        await WhatsAppOutput(client, PHONE_NUMBER_ID).send_text_message(TO, "ainda funciona")
+    finally:
+        await client.close()
+    [sent] = graph.sent_messages
+    assert (sent["to"], sent["text"]["body"]) == (TO, "ainda funciona")
+
+
+async def test_a_fault_in_a_route_is_a_503_never_a_500(
+    channel: WhatsAppInput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_health() -> Any:
+        raise RuntimeError("a bug of ours")
+
+    app = configured_app(channel, EchoAgent())
+    monkeypatch.setattr(channel.endpoint, "health", broken_health)  # fault injection
+    async with serve(app) as url, aiohttp.ClientSession() as http:
+        async with http.get(url + "/webhooks/whatsapp/") as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "10"
+        async with http.get(url + "/webhooks/whatsapp/nowhere") as response:
+            assert response.status == 404  # Sanic's own errors keep their status
