@@ -14,7 +14,9 @@ HTTP API.
 import argparse
 import dataclasses
 import logging
+import os
 import shlex
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -108,6 +110,16 @@ def banner(config: SandboxConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is printed.
+
+    A port already taken (another sandbox, `make run`) is then one clear line and exit 2, instead
+    of the `export` lines for a sandbox that never started followed by aiohttp's traceback.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -116,6 +128,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:  # a malformed SANDBOX_* variable, a negative rate
         sys.stderr.write(f"whatsapp-sandbox: {error}\n")
         return 2
+    try:
+        sock = listen(config.host, config.port)
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        sys.stderr.write(
+            f"whatsapp-sandbox: cannot listen on {config.host}:{config.port}: {reason}. "
+            "Another sandbox (or `make run`) may be using it: choose another with --port "
+            "(the printed WHATSAPP_API_BASE_URL follows it).\n"
+        )
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     if not args.quiet:
@@ -123,8 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     web.run_app(
         app,
-        host=config.host,
-        port=config.port,
+        sock=sock,
         print=lambda _: logging.info("WhatsApp sandbox on %s", config.base_url),
         shutdown_timeout=3,
     )

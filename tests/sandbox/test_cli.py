@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -179,3 +180,18 @@ def test_bad_settings_stop_it_naming_the_setting(
     monkeypatch.setenv("SANDBOX_WINDOW_REFUSAL", "never")
     assert main([]) == 2
     assert "SANDBOX_WINDOW_REFUSAL must be one of http, status" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_clear_line_and_nothing_printed_for_the_bot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Not the export lines of a sandbox that never started, then aiohttp's traceback."""
+    taken = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port), "--no-verify"]) == 2
+        out, err = capsys.readouterr()
+        assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+        assert "export WHATSAPP_" not in out and "Traceback" not in err
+    finally:
+        taken.close()
