@@ -289,7 +289,45 @@ def serve(kind: str, port: int, graph_url: str, environ: Mapping[str, str]) -> N
         app = bare_app(graph_url, receipts=True)
     else:
         raise SystemExit(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    if environ.get("BENCH_GC_STATS"):
+        _count_gc(kind)
     app.run(host="127.0.0.1", port=port, workers=1, access_log=False, debug=False)
+
+
+def _count_gc(kind: str) -> None:
+    """BENCH_GC_STATS=1: time every garbage collection; printed on exit (to the server's log)."""
+    import atexit
+    import gc
+
+    spent = [0.0, 0.0, 0.0]
+    runs = [0, 0, 0]
+    collected = [0, 0, 0]
+    began = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            took = time.perf_counter() - began[0]
+            spent[info["generation"]] += took
+            collected[info["generation"]] += info["collected"]
+            runs[info["generation"]] += 1
+            if info["generation"] == 2:
+                print(
+                    f"gc {kind}: full collection of {took:.3f} s at {time.time():.1f}, "
+                    f"{info['collected']} collected, {len(gc.get_objects())} objects left",
+                    flush=True,
+                )
+
+    def report() -> None:
+        print(
+            f"gc {kind}: runs {runs}, seconds {[round(s, 3) for s in spent]}, "
+            f"collected {collected}",
+            flush=True,
+        )
+
+    gc.callbacks.append(timed)
+    atexit.register(report)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ the read receipt.
 
 import asyncio
 import itertools
+import os
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,7 @@ from tests.support.webhooks import encode, envelope, text_message
 
 WEBHOOKS = 3000
 WARMUP = 300
-ROUNDS = 5
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))  # fewer for a quick look while profiling
 CONCURRENCY = 10
 SENDERS = 30
 RUN_TIMEOUT = 60.0
@@ -119,6 +120,8 @@ async def load(
     if receipts:
         await graph.wait_for(graph_before + len(bodies), RUN_TIMEOUT)
     seconds = time.perf_counter() - start
+    if os.environ.get("BENCH_GC_STATS"):
+        print(f"run {server.kind}: {time.time() - seconds:.1f}..{time.time():.1f}", file=sys.stderr)
     await asyncio.sleep(0.2)  # let the server finish its background work before reading its CPU
     return Run(seconds, server.cpu_seconds() - cpu_before, len(bodies))
 
@@ -147,6 +150,9 @@ async def measure(servers: dict[str, ServerProcess], graph: FakeGraph) -> dict[s
         for server in servers.values():  # warm-up: imports, connection pools, JIT-free caches
             await load(http, server, graph, message_webhooks(WARMUP), server.kind == "channel")
         for case in CASES:
+            wanted = os.environ.get("BENCH_CASES")  # "statuses;...": some cases, while profiling
+            if wanted and case.name not in wanted.split(";"):
+                continue
             ours_runs: list[Run] = []
             baseline_runs: list[Run] = []
             for round_ in range(ROUNDS):

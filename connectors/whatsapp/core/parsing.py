@@ -80,6 +80,10 @@ _PHONE_NUMBER_ID = re.compile(r"[0-9]{1,32}")
 It goes into Graph API URL paths, so nothing else is accepted."""
 """Timestamps and error codes as Meta sends them (strings of ASCII digits), bounded in length."""
 _MAX_ID_INT = 10**30
+# What `json.loads` makes, tested first: an exact type check is several times cheaper than the
+# `Mapping` ABC's (about 15 checks per webhook); any other mapping still passes.
+_OBJECT = (dict, Mapping)
+_ARRAY = (list, tuple)
 """Ids sent as numbers are accepted up to this size (str() of a huge int raises in Python 3.10+)."""
 
 _MESSAGE_KINDS: Mapping[str, MessageKind] = {
@@ -130,7 +134,7 @@ def parse_webhook_body(body: bytes, *, default_phone_number_id: str | None = Non
     except UnicodeDecodeError as exc:
         raise InvalidWebhook(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = _DECODER.decode(text)
     except RecursionError:
         raise InvalidWebhook("body is not JSON: nested too deeply") from None
     except ValueError as exc:
@@ -148,10 +152,10 @@ def parse_webhook(payload: object, *, default_phone_number_id: str | None = None
     hand-made payload leaves them out, `default_phone_number_id` (the configured number) stands in
     for the first, and a change carrying messages or statuses is taken as a `messages` change.
     """
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, _OBJECT):
         raise InvalidWebhook(f"webhook is not a JSON object but {_json_type(payload)}")
     entries = payload.get("entry")
-    if not isinstance(entries, list | tuple):
+    if not isinstance(entries, _ARRAY):
         raise InvalidWebhook("webhook has no 'entry' list")
     obj = _string(payload.get("object"))
     if obj != WHATSAPP_OBJECT:
@@ -165,16 +169,16 @@ def parse_webhook(payload: object, *, default_phone_number_id: str | None = None
         ]
     events: list[Event] = []
     for entry_index, entry in enumerate(entries):
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, _OBJECT):
             logger.warning("webhook entry[%d] is not an object; ignored", entry_index)
             continue
         changes = entry.get("changes")
-        if not isinstance(changes, list | tuple):
+        if not isinstance(changes, _ARRAY):
             logger.warning("webhook entry[%d] has no 'changes' list; ignored", entry_index)
             continue
         for change_index, change in enumerate(changes):
             where = f"entry[{entry_index}].changes[{change_index}]"
-            if not isinstance(change, Mapping):
+            if not isinstance(change, _OBJECT):
                 logger.warning("webhook %s is not an object; ignored", where)
                 continue
             events.extend(_parse_change(obj, change, where, default_phone_number_id))
@@ -199,7 +203,7 @@ def _parse_change(
     field = raw_field
     if (
         field is None
-        and isinstance(value, Mapping)
+        and isinstance(value, _OBJECT)
         and ("messages" in value or "statuses" in value)
     ):
         # Tolerated: hand-made payloads (and some proxies) leave `field` out; Meta never does.
@@ -212,11 +216,11 @@ def _parse_change(
             raw=change,
         )
         return
-    if not isinstance(value, Mapping):
+    if not isinstance(value, _OBJECT):
         logger.warning("webhook %s has no 'value' object; ignored", where)
         return
     metadata = value.get("metadata")
-    raw_number = metadata.get("phone_number_id") if isinstance(metadata, Mapping) else None
+    raw_number = metadata.get("phone_number_id") if isinstance(metadata, _OBJECT) else None
     business = _business(metadata)
     if raw_number is not None and business is None:
         # Present but not Meta's shape (digits): it would end up in a Graph API URL.
@@ -294,7 +298,7 @@ def _parse_change(
 def _message(
     raw: object, business: BusinessNumber, contacts: Sequence[Contact], where: str
 ) -> InboundMessage | None:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, _OBJECT):
         logger.warning("webhook %s is not an object; ignored", where)
         return None
     wrong = [
@@ -318,7 +322,7 @@ def _message(
     kind = _kind(type_, raw)
     type_object = raw.get(type_) if type_ else None
     sender = wa_id or user_id
-    if sender is None and kind is MessageKind.SYSTEM and isinstance(type_object, Mapping):
+    if sender is None and kind is MessageKind.SYSTEM and isinstance(type_object, _OBJECT):
         # `user_changed_user_id` system messages carry no `from`: the user is known by the new id.
         sender = _id_string(type_object.get("user_id")) or _id_string(type_object.get("wa_id"))
     if message_id is None or sender is None:
@@ -330,34 +334,34 @@ def _message(
         return None
     contact = _match_contact(contacts, wa_id, user_id)
     fields: dict[str, Any] = {}
-    if kind is MessageKind.TEXT and isinstance(type_object, Mapping):
+    if kind is MessageKind.TEXT and isinstance(type_object, _OBJECT):
         fields["text"] = _string(type_object.get("body"))
-    elif kind in MEDIA_KINDS and isinstance(type_object, Mapping):
+    elif kind in MEDIA_KINDS and isinstance(type_object, _OBJECT):
         media = _media(type_object)
         fields["media"] = media
         fields["text"] = media.caption
-    elif kind is MessageKind.TEMPLATE_BUTTON and isinstance(type_object, Mapping):
+    elif kind is MessageKind.TEMPLATE_BUTTON and isinstance(type_object, _OBJECT):
         fields["reply"] = _reply(type_object, id_key="payload", title_key="text")
     elif kind in (MessageKind.BUTTON_REPLY, MessageKind.LIST_REPLY):
         fields["reply"] = _reply(_interactive_part(raw), id_key="id", title_key="title")
     elif kind is MessageKind.FLOW_REPLY:
         fields.update(_flow_reply(_interactive_part(raw)))
-    elif kind is MessageKind.LOCATION and isinstance(type_object, Mapping):
+    elif kind is MessageKind.LOCATION and isinstance(type_object, _OBJECT):
         fields["location"] = _location(type_object)
     elif kind is MessageKind.CONTACTS:
-        fields["contacts"] = tuple(card for card in _list(type_object) if isinstance(card, Mapping))
-    elif kind is MessageKind.REACTION and isinstance(type_object, Mapping):
+        fields["contacts"] = tuple(card for card in _list(type_object) if isinstance(card, _OBJECT))
+    elif kind is MessageKind.REACTION and isinstance(type_object, _OBJECT):
         fields["reaction"] = Reaction(
             message_id=_ident(type_object.get("message_id")),
             emoji=_string(type_object.get("emoji")),
         )
-    elif kind is MessageKind.ORDER and isinstance(type_object, Mapping):
+    elif kind is MessageKind.ORDER and isinstance(type_object, _OBJECT):
         fields["order"] = type_object
-    elif kind is MessageKind.SYSTEM and isinstance(type_object, Mapping):
+    elif kind is MessageKind.SYSTEM and isinstance(type_object, _OBJECT):
         fields["system"] = type_object
-    elif kind is MessageKind.EDIT and isinstance(type_object, Mapping):
+    elif kind is MessageKind.EDIT and isinstance(type_object, _OBJECT):
         fields.update(_edit(type_object))
-    elif kind is MessageKind.REVOKE and isinstance(type_object, Mapping):
+    elif kind is MessageKind.REVOKE and isinstance(type_object, _OBJECT):
         fields["original_message_id"] = _id_string(type_object.get("original_message_id"))
     referral = raw.get("referral")
     return InboundMessage(
@@ -374,7 +378,7 @@ def _message(
         group_id=_id_string(raw.get("group_id")),
         contact=contact,
         context=_context(raw.get("context")),
-        referral=referral if isinstance(referral, Mapping) else None,
+        referral=referral if isinstance(referral, _OBJECT) else None,
         errors=_errors(raw.get("errors")),
         raw=raw,
         **fields,
@@ -385,10 +389,10 @@ def _edit(obj: JSONObject) -> dict[str, Any]:
     """`edit`: `original_message_id` and the new `message` (a text, or media with a caption)."""
     new = obj.get("message")
     text: str | None = None
-    if isinstance(new, Mapping):
+    if isinstance(new, _OBJECT):
         new_type = _string(new.get("type")) or ""
         part = new.get(new_type) if new_type else None
-        if isinstance(part, Mapping):
+        if isinstance(part, _OBJECT):
             text = _string(part.get("body")) if new_type == "text" else _string(part.get("caption"))
     return {"original_message_id": _id_string(obj.get("original_message_id")), "text": text}
 
@@ -396,7 +400,7 @@ def _edit(obj: JSONObject) -> dict[str, Any]:
 def _kind(type_: str, raw: JSONObject) -> MessageKind:
     if type_ == "interactive":
         interactive = raw.get("interactive")
-        subtype = _string(interactive.get("type")) if isinstance(interactive, Mapping) else None
+        subtype = _string(interactive.get("type")) if isinstance(interactive, _OBJECT) else None
         return _INTERACTIVE_KINDS.get(subtype or "", MessageKind.UNKNOWN)
     return _MESSAGE_KINDS.get(type_, MessageKind.UNKNOWN)
 
@@ -404,11 +408,11 @@ def _kind(type_: str, raw: JSONObject) -> MessageKind:
 def _interactive_part(raw: JSONObject) -> JSONObject:
     """`interactive.<interactive.type>`: the reply object of a button, list or Flow answer."""
     interactive = raw.get("interactive")
-    if not isinstance(interactive, Mapping):
+    if not isinstance(interactive, _OBJECT):
         return {}
     subtype = _string(interactive.get("type"))
     part = interactive.get(subtype) if subtype else None
-    return part if isinstance(part, Mapping) else {}
+    return part if isinstance(part, _OBJECT) else {}
 
 
 def _reply(obj: JSONObject, *, id_key: str, title_key: str) -> Reply | None:
@@ -435,9 +439,9 @@ def _flow_reply(nfm: JSONObject) -> dict[str, Any]:
         except (ValueError, RecursionError):
             logger.warning("nfm_reply.response_json is not valid JSON; kept as an empty mapping")
         else:
-            if isinstance(decoded, Mapping):
+            if isinstance(decoded, _OBJECT):
                 response = decoded
-    elif isinstance(response_json, Mapping):
+    elif isinstance(response_json, _OBJECT):
         response = response_json
     body = _string(nfm.get("body"))
     name = _string(nfm.get("name"))
@@ -476,7 +480,7 @@ def _location(obj: JSONObject) -> Location | None:
 
 
 def _context(obj: object) -> ReplyContext | None:
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, _OBJECT):
         return None
     product = obj.get("referred_product")
     return ReplyContext(
@@ -484,16 +488,16 @@ def _context(obj: object) -> ReplyContext | None:
         from_=_ident(obj.get("from")),
         forwarded=obj.get("forwarded") is True,
         frequently_forwarded=obj.get("frequently_forwarded") is True,
-        referred_product=product if isinstance(product, Mapping) else None,
+        referred_product=product if isinstance(product, _OBJECT) else None,
     )
 
 
 def _contact(raw: object) -> Contact | None:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, _OBJECT):
         return None
     profile = raw.get("profile")
-    name = _string(profile.get("name")) if isinstance(profile, Mapping) else None
-    username = _string(profile.get("username")) if isinstance(profile, Mapping) else None
+    name = _string(profile.get("name")) if isinstance(profile, _OBJECT) else None
+    username = _string(profile.get("username")) if isinstance(profile, _OBJECT) else None
     return Contact(
         wa_id=_id_string(raw.get("wa_id")),
         user_id=_id_string(raw.get("user_id")),
@@ -520,7 +524,7 @@ def _match_contact(
 
 
 def _status(raw: object, business: BusinessNumber, where: str) -> StatusUpdate | None:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, _OBJECT):
         logger.warning("webhook %s is not an object; ignored", where)
         return None
     message_id = _id_string(raw.get("id"))
@@ -534,7 +538,7 @@ def _status(raw: object, business: BusinessNumber, where: str) -> StatusUpdate |
         return None
     conversation = raw.get("conversation")
     pricing = raw.get("pricing")
-    prices: JSONObject = pricing if isinstance(pricing, Mapping) else {}
+    prices: JSONObject = pricing if isinstance(pricing, _OBJECT) else {}
     billable = prices.get("billable")
     user_id = _id_string(raw.get("recipient_user_id"))
     return StatusUpdate(
@@ -544,8 +548,8 @@ def _status(raw: object, business: BusinessNumber, where: str) -> StatusUpdate |
         business=business,
         timestamp=_timestamp(raw.get("timestamp")),
         errors=_errors(raw.get("errors")),
-        conversation=conversation if isinstance(conversation, Mapping) else None,
-        pricing=pricing if isinstance(pricing, Mapping) else None,
+        conversation=conversation if isinstance(conversation, _OBJECT) else None,
+        pricing=pricing if isinstance(pricing, _OBJECT) else None,
         biz_opaque_callback_data=_string(raw.get("biz_opaque_callback_data")),
         recipient_user_id=user_id,
         recipient_type=_string(raw.get("recipient_type")),
@@ -558,7 +562,7 @@ def _status(raw: object, business: BusinessNumber, where: str) -> StatusUpdate |
 
 
 def _preference(raw: object, business: BusinessNumber) -> UserPreference | None:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, _OBJECT):
         return None
     return UserPreference(
         business=business,
@@ -577,7 +581,7 @@ def _group_of(value: JSONObject) -> str | None:
     direct = _id_string(value.get("group_id"))
     if direct is not None:
         return direct
-    groups = [item for item in _list(value.get("groups")) if isinstance(item, Mapping)]
+    groups = [item for item in _list(value.get("groups")) if isinstance(item, _OBJECT)]
     ids = {_id_string(item.get("group_id")) for item in groups} - {None}
     return ids.pop() if len(ids) == 1 else None
 
@@ -586,7 +590,7 @@ def _group_of(value: JSONObject) -> str | None:
 
 
 def _business(metadata: object) -> BusinessNumber | None:
-    if not isinstance(metadata, Mapping):
+    if not isinstance(metadata, _OBJECT):
         return None
     phone_number_id = metadata.get("phone_number_id")
     if not isinstance(phone_number_id, str) or not _PHONE_NUMBER_ID.fullmatch(phone_number_id):
@@ -602,11 +606,11 @@ def _errors(value: object) -> tuple[ErrorDetail, ...]:
     payloads of the `unknown` type had it as a top-level `details`)."""
     details: list[ErrorDetail] = []
     for item in _list(value):
-        if not isinstance(item, Mapping):
+        if not isinstance(item, _OBJECT):
             continue
         error_data = item.get("error_data")
         explanation = (
-            _string(error_data.get("details")) if isinstance(error_data, Mapping) else None
+            _string(error_data.get("details")) if isinstance(error_data, _OBJECT) else None
         )
         details.append(
             ErrorDetail(
@@ -675,7 +679,7 @@ def _describe_value(value: object) -> str:
 
 
 def _list(value: object) -> Sequence[object]:
-    return value if isinstance(value, list | tuple) else ()
+    return value if isinstance(value, _ARRAY) else ()
 
 
 def _json_type(value: object) -> str:
@@ -687,10 +691,15 @@ def _json_type(value: object) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, list | tuple):
+    if isinstance(value, _ARRAY):
         return "an array"
     return type(value).__name__
 
 
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""Built once: `json.loads(text, parse_constant=...)` builds a decoder and its scanner per call
+(about 1.7 us of the 4.6 us a one-message webhook's decoding took)."""

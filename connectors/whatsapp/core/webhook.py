@@ -35,6 +35,11 @@ class WebhookRequest:
     query: Mapping[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
+        # Frameworks' header maps (Sanic's and aiohttp's CIMultiDict, Django's, Werkzeug's) find
+        # any case at once; a plain dict is then scanned.
+        value = self.headers.get(name)
+        if value is not None:
+            return value
         wanted = name.lower()
         for key, value in self.headers.items():
             if key.lower() == wanted:
