@@ -158,6 +158,7 @@ class WhatsAppInput(InputChannel):
         # A unique name per class, so a subclass can be registered beside this one.
         webhook = Blueprint(f"whatsapp_webhook_{type(self).__name__}", __name__)
         endpoint = self.endpoint
+        log_level = logging.getLogger().level  # Rasa's --log-level; the model is not loaded yet
         outbound = endpoint.outbound
 
         async def deliver(bot_input: BotInput) -> None:
@@ -206,6 +207,7 @@ class WhatsAppInput(InputChannel):
 
         @webhook.listener("after_server_start")
         async def start_taking_work(*_: Any) -> None:
+            _restore_log_level(log_level)
             # queue: redis: every instance consumes from the start, webhooks or not.
             await endpoint.start()
 
@@ -222,6 +224,20 @@ class WhatsAppInput(InputChannel):
     def get_output_channel(self) -> OutputChannel:
         """The channel for proactive messages (trigger_intent, reminders): the default number."""
         return WhatsAppOutput(self.endpoint.outbound)
+
+
+def _restore_log_level(level: int) -> None:
+    """Give back the log level Rasa set, if loading the model made the root logger quieter.
+
+    Rasa loads the model in `before_server_start`. A model with `LogisticRegressionClassifier`
+    imports skops, which imports `numpy.distutils`, whose import sets the root logger to WARNING
+    (setuptools' `distutils.log` is the root logger). Every INFO line after that would vanish:
+    the channel's (a template sent outside the 24-hour window, draining on shutdown, outbox
+    retries) and Rasa's own "Rasa server is up and running". Only a quieter level is undone.
+    """
+    root = logging.getLogger()
+    if level != logging.NOTSET and root.level > level:
+        root.setLevel(level)
 
 
 def _to_sanic(answer: WebhookResponse) -> HTTPResponse:

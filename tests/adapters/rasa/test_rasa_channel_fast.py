@@ -7,6 +7,7 @@ channel tests do the same, /work/shared/reference/rasa-3.6-internals.md section 
 the suite's Graph API (the sandbox's, which refuses any body Meta would refuse).
 """
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,26 @@ async def test_a_fault_in_a_route_is_a_503_never_a_500(
             assert response.headers["Retry-After"] == "10"
         async with http.get(url + "/webhooks/whatsapp/nowhere") as response:
             assert response.status == 404  # Sanic's own errors keep their status
+
+
+async def test_the_log_level_survives_the_model_s_imports(channel: WhatsAppInput) -> None:
+    """Loading a LogisticRegressionClassifier model imports numpy.distutils, which sets the root
+    logger to WARNING; the channel's INFO lines (a template sent outside the window, draining)
+    must still show once the server has started."""
+    from numpy.distutils import log as numpy_distutils_log  # what skops imports, via numpy
+
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.INFO)  # rasa run's default --log-level
+    try:
+        app = configured_app(channel, EchoAgent())
+
+        async def load_model(*_: Any) -> None:  # Rasa loads the model in before_server_start
+            numpy_distutils_log.set_verbosity(0, force=True)  # what its import does
+
+        app.register_listener(load_model, "before_server_start")
+        async with serve(app):
+            assert root.level == logging.INFO
+            assert logging.getLogger("connectors.whatsapp.core.outbound").isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(before)
