@@ -34,6 +34,8 @@ class Sandbox:
     rates: RateLimits
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     """Signs the media download URLs, so that they cannot be guessed or extended."""
+    warned: set[str] = field(default_factory=set, repr=False)
+    """Problems with the bot's Graph API calls already told in the terminal (once each)."""
 
 
 SANDBOX = web.AppKey("sandbox", Sandbox)

@@ -62,9 +62,35 @@ def authorize(request: web.Request, sandbox: Sandbox) -> None:
         if scheme.lower() != "bearer":
             raise invalid_token()
     if not token.strip():
+        tell_terminal(
+            sandbox,
+            "token",
+            "the bot called the Graph API without an access token (code 190): set its "
+            "WHATSAPP_ACCESS_TOKEN to the sandbox's (--access-token)",
+        )
         raise missing_token()
     if not hmac.compare_digest(token.strip().encode(), sandbox.config.access_token.encode()):
+        tell_terminal(
+            sandbox,
+            "token",
+            "the bot's access token differs from the sandbox's, so its Graph API calls get 401 "
+            "(code 190): set the bot's WHATSAPP_ACCESS_TOKEN to the sandbox's (--access-token)",
+        )
         raise invalid_token()
+
+
+def tell_terminal(sandbox: Sandbox, problem: str, text: str) -> None:
+    """A WARNING in the sandbox's terminal (and the page's log), once per problem.
+
+    The bot's own log shows Meta's error; whoever runs the sandbox beside it should not have to
+    read the bot's log to learn that their settings differ (as for the webhook's verify token
+    and app secret, `delivery.py`).
+    """
+    if problem in sandbox.warned:
+        return
+    sandbox.warned.add(problem)
+    logger.warning("%s", text)
+    sandbox.state.add_log("graph", text, ok=False)
 
 
 async def apply_fault(sandbox: Sandbox, call: Target) -> None:
@@ -86,6 +112,13 @@ async def apply_fault(sandbox: Sandbox, call: Target) -> None:
 def _check_phone_number(request: web.Request, sandbox: Sandbox) -> None:
     phone_number_id = request.match_info["phone_number_id"]
     if phone_number_id != sandbox.config.phone_number_id:
+        tell_terminal(
+            sandbox,
+            f"number:{phone_number_id}",
+            f"the bot sent from business number {phone_number_id!r}, not the sandbox's "
+            f"{sandbox.config.phone_number_id!r} (code 100): set the bot's "
+            "WHATSAPP_PHONE_NUMBER_ID to the sandbox's (--phone-number-id)",
+        )
         raise unknown_object(phone_number_id, "post")
 
 

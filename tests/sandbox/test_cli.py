@@ -151,6 +151,30 @@ async def test_with_the_bot_s_settings_nothing_is_refused(
     assert "WARNING" not in terminal.text()
 
 
+async def test_a_bot_with_another_token_or_number_is_told_in_the_terminal_once(
+    start_sandbox: object,
+) -> None:
+    """The bot sees 190 or 100 in its own log; the sandbox's terminal names the setting too."""
+    terminal = start_sandbox("--no-verify")  # type: ignore[operator]
+    await terminal.wait_for("WhatsApp sandbox on")
+    base = f"http://127.0.0.1:{terminal.port}/v23.0"
+    body = {"messaging_product": "whatsapp", "to": "5511987654321", "text": {"body": "oi"}}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):  # told once, not once per call
+            wrong_token = {"Authorization": "Bearer the-bot-s-token"}
+            url = f"{base}/100000000000001/messages"
+            async with session.post(url, json=body, headers=wrong_token) as response:
+                assert response.status == 401
+            right_token = {"Authorization": "Bearer sandbox-access-token"}
+            async with session.post(f"{base}/999/messages", json=body, headers=right_token) as r:
+                assert r.status == 400
+    text = await terminal.wait_for("--phone-number-id")
+    text = await terminal.wait_for("--access-token")
+    assert text.count("WHATSAPP_ACCESS_TOKEN to the sandbox's (--access-token)") == 1
+    assert "business number '999', not the sandbox's '100000000000001'" in text
+    assert text.count("WHATSAPP_PHONE_NUMBER_ID to the sandbox's") == 1
+
+
 async def test_an_unreachable_webhook_url_is_said(start_sandbox: object) -> None:
     url = f"http://127.0.0.1:{free_port()}/webhooks/whatsapp/webhook"
     terminal = start_sandbox("--webhook-url", url)  # type: ignore[operator]
