@@ -593,12 +593,23 @@ def _business(metadata: object) -> BusinessNumber | None:
     if not isinstance(metadata, _OBJECT):
         return None
     phone_number_id = metadata.get("phone_number_id")
-    if not isinstance(phone_number_id, str) or not _PHONE_NUMBER_ID.fullmatch(phone_number_id):
+    if not isinstance(phone_number_id, str):
         return None
-    return BusinessNumber(
-        phone_number_id=phone_number_id,
-        display_phone_number=_string(metadata.get("display_phone_number")),
-    )
+    display = _string(metadata.get("display_phone_number"))
+    known = _BUSINESS_NUMBERS.get((phone_number_id, display))
+    if known is not None:
+        return known
+    if not _PHONE_NUMBER_ID.fullmatch(phone_number_id):
+        return None
+    business = BusinessNumber(phone_number_id=phone_number_id, display_phone_number=display)
+    if len(_BUSINESS_NUMBERS) >= 256:  # a process serves a handful of numbers
+        _BUSINESS_NUMBERS.clear()
+    _BUSINESS_NUMBERS[(phone_number_id, display)] = business
+    return business
+
+
+_BUSINESS_NUMBERS: dict[tuple[str, str | None], BusinessNumber] = {}
+"""The numbers seen, shared by their events (frozen): one object less per queued message."""
 
 
 def _errors(value: object) -> tuple[ErrorDetail, ...]:
