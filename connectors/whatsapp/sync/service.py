@@ -254,6 +254,17 @@ class WebhookService:
             answers = await ask_backend(self.backend, bot_input)
         except Exception:
             self.counters["backend_failures"] += 1
+            if self.config.queue == "redis":
+                # The durable queue retries the turn and, after `max_attempts`, keeps it as a
+                # dead letter (README, "Scale-out"): swallowing the error here would lose a
+                # message Meta already got its 200 for.
+                logger.warning(
+                    "Answer backend %s failed on message %s from %s; the queue retries it.",
+                    backend_name(self.backend),
+                    bot_input.message_id,
+                    bot_input.sender_id,
+                )
+                raise
             logger.exception(
                 "Answer backend %s failed on message %s from %s; nothing sent.",
                 backend_name(self.backend),
