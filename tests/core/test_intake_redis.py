@@ -229,6 +229,21 @@ async def test_a_long_turn_keeps_its_claim(redis_url: str, raw: "redis.Redis[byt
     assert bot.overlaps == 0
 
 
+async def test_health_counts_the_entries_claimed_by_a_turn_under_way(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot()
+    bot.hang = {"em curso"}
+    sender = "5511911110016"
+    async with instance(redis_url, bot, "a", claim_idle_seconds=30) as a:
+        await a.submit([message(sender, "em curso"), message(sender, "na fila")])
+        await asyncio.wait_for(bot.started.wait(), 5)
+        health = await a.stats()
+        await kill(a)  # the hung turn never ends
+    assert (health["running_here"], health["pending"]) == (1, 2)
+    assert health["claimed"] >= 1  # read by this instance, not finished
+
+
 async def test_a_finished_turn_is_not_run_again_and_its_done_mark_expires(
     redis_url: str, raw: "redis.Redis[bytes]"
 ) -> None:

@@ -268,6 +268,16 @@ class DeadLetter:
     record: str
 
 
+def _pending_count(summary: Any) -> int:
+    """The count in XPENDING's summary: redis-py parses it into a dict ({"pending": n, ...});
+    a raw reply (no response callback) is a list whose first item is the count."""
+    if isinstance(summary, dict):
+        return int(summary.get("pending") or 0)
+    if isinstance(summary, list | tuple) and summary:
+        return int(summary[0] or 0)
+    return 0
+
+
 def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -430,7 +440,7 @@ class RedisStreamIntake:
             return stats
         stats["pending"] = depth if isinstance(depth, int) else None
         stats["dead_letters"] = dead if isinstance(dead, int) else None
-        stats["claimed"] = int(pending[0]) if isinstance(pending, list | tuple) else 0
+        stats["claimed"] = _pending_count(pending)
         return {**stats, **self.counters}
 
     async def close(self) -> None:
