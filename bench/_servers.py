@@ -291,6 +291,11 @@ def serve(kind: str, port: int, graph_url: str, environ: Mapping[str, str]) -> N
         raise SystemExit(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
     if environ.get("BENCH_GC_STATS"):
         _count_gc(kind)
+    if environ.get("BENCH_GC_FREEZE"):  # diagnosis only: what the full collections cost
+        import gc
+
+        gc.collect()
+        gc.freeze()
     app.run(host="127.0.0.1", port=port, workers=1, access_log=False, debug=False)
 
 

@@ -80,6 +80,8 @@ _MENU_CHOICE = re.compile(r"\s*([0-9]{1,2})\s*[.)]?\s*")
 
 def fold(text: str) -> str:
     """Text compared without case, accents or punctuation ("Páràr!" -> "parar")."""
+    if text.isascii():  # the same result, without a pass per character (most messages)
+        return _NOT_WORD.sub(" ", text.lower()).strip()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     bare = "".join(char for char in decomposed if not unicodedata.combining(char))
     return _NOT_WORD.sub(" ", bare).strip()
