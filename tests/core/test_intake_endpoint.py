@@ -84,6 +84,33 @@ async def test_a_webhook_carrying_one_message_a_thousand_times_is_one_turn(
 
 
 @pytest.mark.parametrize("queue", ["memory", "redis"])
+async def test_repeats_in_a_refused_webhook_are_counted_once_when_its_redelivery_is_taken(
+    queue: str, clean_redis: str
+) -> None:
+    bot = Bot()
+    bot.release.clear()
+    endpoint = WebhookEndpoint(
+        config(queue=queue, redis_url=clean_redis, max_pending=1), bot.deliver
+    )
+    payload, _ = text_message("5511933330401", "repetida")
+    change = payload["entry"][0]["changes"][0]["value"]
+    change["messages"] = change["messages"] * 10
+    try:
+        assert (await endpoint.receive(post(text_message("5511933330402", "oi")[0]))).status == 200
+        assert (await endpoint.receive(post(payload))).status == 503  # the backlog is full
+        assert (await endpoint.health()).body["duplicates"] == 0
+        bot.release.set()
+        await asyncio.wait_for(endpoint.join(), 10)
+        assert (await endpoint.receive(post(payload))).status == 200  # Meta's redelivery
+        await asyncio.wait_for(endpoint.join(), 10)
+        health = await endpoint.health()
+    finally:
+        await endpoint.close()
+    assert bot.texts.count("repetida") == 1
+    assert health.body["duplicates"] == 9
+
+
+@pytest.mark.parametrize("queue", ["memory", "redis"])
 async def test_beyond_max_pending_webhooks_get_503_with_retry_after_and_are_taken_again_later(
     queue: str, clean_redis: str
 ) -> None:

@@ -115,7 +115,7 @@ class InboundPipeline:
         logging when the messages cannot be taken.
         """
         events = list(events)
-        messages = self._unique(events)
+        messages, repeats = self._unique(events)
         queued = 0
         if messages:
             if not isinstance(self.intake, MemoryIntake):
@@ -128,6 +128,8 @@ class InboundPipeline:
                 for message in messages[queued:]:
                     logger.error("Message %s from %s refused.", message.id, message.sender)
             self.counters["accepted"] += queued
+            if queued:
+                self.counters["duplicates"] += repeats
         self._handle_others(events)
         return queued
 
@@ -139,26 +141,29 @@ class InboundPipeline:
             QueueUnavailable: the messages could not be stored; nothing was taken.
         """
         events = list(events)
-        messages = self._unique(events)
+        messages, repeats = self._unique(events)
         added = 0
         if messages:
             if not self._accepting:
                 raise QueueFull("shutting down")
-            added = await self.intake.submit(messages)
+            added = await self.intake.submit(messages)  # raises before anything is counted
             self.counters["accepted"] += added
-            self.counters["duplicates"] += len(messages) - added
+            self.counters["duplicates"] += repeats + len(messages) - added
         self._handle_others(events)
         return added
 
-    def _unique(self, events: list[Event]) -> list[InboundMessage]:
+    def _unique(self, events: list[Event]) -> tuple[list[InboundMessage], int]:
+        """The webhook's messages without repeats, and how many repeats were dropped.
+
+        Repeats are counted as duplicates only once the webhook is taken: a refused one (503) is
+        redelivered by Meta, and its repeats would otherwise be counted again each time.
+        """
         messages = [event for event in events if isinstance(event, InboundMessage)]
         unique = unique_messages(messages)
-        if len(unique) < len(messages):
-            self.counters["duplicates"] += len(messages) - len(unique)
-            logger.info(
-                "Webhook repeats messages: %d repeat(s) dropped.", len(messages) - len(unique)
-            )
-        return unique
+        repeats = len(messages) - len(unique)
+        if repeats:
+            logger.info("Webhook repeats messages: %d repeat(s) dropped.", repeats)
+        return unique, repeats
 
     def _handle_others(self, events: list[Event]) -> None:
         for event in events:
