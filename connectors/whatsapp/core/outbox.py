@@ -41,6 +41,7 @@ from typing import Any, Literal, Protocol
 
 from connectors.whatsapp.core.errors import GraphAPIError, WhatsAppError
 from connectors.whatsapp.core.events import BusinessNumber, ErrorDetail, StatusUpdate
+from connectors.whatsapp.core.redis_client import LoopBoundRedis
 
 logger = logging.getLogger(__name__)
 
@@ -355,25 +356,15 @@ class RedisOutbox(_Retrying):
         self.prefix = prefix
         self.poll_seconds = poll_seconds
         self.token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._redis: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection = LoopBoundRedis(url)
         self._poller: asyncio.Task[None] | None = None
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
 
     @property
     def redis(self) -> Any:
-        import redis.asyncio
-
-        from connectors.whatsapp.core.queue.redis_stream import RECONNECT
-
-        loop = asyncio.get_running_loop()
-        if self._redis is None or self._loop is not loop:
-            self._redis = redis.asyncio.Redis.from_url(
-                self.url, socket_timeout=5, socket_connect_timeout=2, **RECONNECT
-            )
-            self._loop = loop
-        return self._redis
+        """The running loop's Redis client."""
+        return self._connection.client()
 
     def _list(self, recipient: str) -> str:
         return f"{self.prefix}list:{recipient}"
@@ -498,7 +489,4 @@ class RedisOutbox(_Retrying):
         await self.drain(0)
         for task in list(self._workers.values()):
             task.cancel()
-        if self._redis is not None:
-            with contextlib.suppress(Exception):
-                await self._redis.close()
-            self._redis = None
+        await self._connection.close()

@@ -60,15 +60,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from connectors.whatsapp.core.events import InboundMessage
 from connectors.whatsapp.core.queue import Handler, QueueFull, QueueUnavailable, conversation_key
 from connectors.whatsapp.core.queue.records import UnreadableRecord, decode_message, encode_message
+from connectors.whatsapp.core.redis_client import LoopBoundRedis
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +74,6 @@ GROUP = "whatsapp"
 SEEN_PREFIX = "whatsapp:seen:message:"
 """The same key as `RedisDedupStore`'s for a message, so both modes agree on what was seen."""
 DONE_PREFIX = "whatsapp:done:"
-RECONNECT: dict[str, Any] = {
-    "retry": Retry(NoBackoff(), 1),
-    "retry_on_error": [RedisConnectionError],
-}
-"""One retry on a dropped connection (Redis restarted: the pool's sockets are dead). Intake and
-the end of a turn check before they write, so running them twice changes nothing; at worst an
-attempt is counted twice."""
-
 _SUBMIT = """
 local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[1]) then return -1 end
@@ -327,8 +316,7 @@ class RedisStreamIntake:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._lease_ms = max(int(claim_idle_seconds * 1000), 100)
         self._handler: Handler | None = None
-        self._redis: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection = LoopBoundRedis(url)
         self._consumer_task: asyncio.Task[None] | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
         self._backlog: deque[str] = deque()
@@ -354,13 +342,8 @@ class RedisStreamIntake:
 
     @property
     def redis(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._redis is None or self._loop is not loop:
-            self._redis = redis.asyncio.Redis.from_url(
-                self.url, socket_timeout=5, socket_connect_timeout=2, **RECONNECT
-            )
-            self._loop = loop
-        return self._redis
+        """The running loop's Redis client."""
+        return self._connection.client()
 
     async def start(self) -> None:
         """Start consuming on the running loop (every instance takes work, webhooks or not)."""
@@ -453,12 +436,10 @@ class RedisStreamIntake:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2)
-        if self._redis is not None:
+        if self._connection.current is not None:
             with contextlib.suppress(Exception):
                 await self._forget_consumer_if_idle()
-            with contextlib.suppress(Exception):
-                await self._redis.close()
-            self._redis = None
+            await self._connection.close()
 
     # -- dead letters (the CLI) ------------------------------------------------------------------
 
@@ -793,7 +774,7 @@ class RedisStreamIntake:
 
     async def _forget_consumer_if_idle(self) -> None:
         """Leave the group on a clean stop, unless entries still wait under our name."""
-        redis_client = self._redis
+        redis_client = self._connection.current
         if redis_client is None:
             return
         mine = await redis_client.xpending_range(

@@ -1,0 +1,59 @@
+"""A `redis.asyncio` client bound to the event loop that uses it, for the queue and the outbox.
+
+A redis.asyncio connection belongs to the loop it was opened on. The Rasa channel has one loop
+for its life, but the sync bridge makes a new one after a fork, and tests and the CLI run
+several `asyncio.run` in turn: each loop gets a client of its own, made on first use.
+"""
+
+import asyncio
+import contextlib
+from typing import Any
+
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+RECONNECT: dict[str, Any] = {
+    "retry": Retry(NoBackoff(), 1),
+    "retry_on_error": [RedisConnectionError],
+}
+"""One retry on a dropped connection (Redis restarted: the pool's sockets are dead). The queue's
+intake and the end of a turn check before they write, so running them twice changes nothing; at
+worst an attempt is counted twice."""
+
+
+class LoopBoundRedis:
+    """The client of the running loop: `client()` makes it on first use, `close()` drops it."""
+
+    def __init__(
+        self, url: str, *, socket_timeout: float = 5.0, socket_connect_timeout: float = 2.0
+    ) -> None:
+        self.url = url
+        self._options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+            **RECONNECT,
+        }
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def current(self) -> Any:
+        """The client made so far (None before first use or after `close`), without making one."""
+        return self._client
+
+    def client(self) -> Any:
+        """The running loop's client (made now if this loop has none)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = redis.asyncio.Redis.from_url(self.url, **self._options)
+            self._loop = loop
+        return self._client
+
+    async def close(self) -> None:
+        """Close the client's connections (errors ignored: it is going away anyway)."""
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
