@@ -41,8 +41,9 @@ def test_a_failed_131047_status_is_a_reengagement_refusal() -> None:
     assert is_reengagement(made)
 
 
-def test_131050_the_user_stopped_marketing_messages_is_a_policy_error() -> None:
-    from connectors.whatsapp.core.errors import PolicyError, error_class_for
+def test_131050_the_user_stopped_marketing_messages_is_a_typed_policy_error() -> None:
+    from connectors.whatsapp.core.errors import MarketingOptOutError, PolicyError, error_class_for
 
-    assert error_class_for(131050, 400) is PolicyError
-    assert not PolicyError.retryable
+    assert error_class_for(131050, 400) is MarketingOptOutError
+    assert issubclass(MarketingOptOutError, PolicyError)
+    assert not MarketingOptOutError.retryable

@@ -19,7 +19,8 @@ Every class has a `retryable` class attribute that the retry policy (`retry.py`)
 | `UndeliverableError` | 131026 | no |
 | `InvalidRequestError` | 33, 100, 131008, 131009, 131021, 131051, 131053, 135000 | no |
 | `TemplateError` | 132000-132069 | no |
-| `PolicyError` | 368, 130472, 130497, 131031, 131048, 131049, 131050 | no |
+| `PolicyError` | 368, 130472, 130497, 131031, 131048, 131049 | no |
+| `MarketingOptOutError` (a `PolicyError`) | 131050 (the user stopped marketing messages) | no |
 | `GraphAPIError` itself | anything else | no |
 
 Code 1 is the one Meta documents as ambiguous ("Invalid request or possible server error"; "retry
@@ -174,6 +175,11 @@ class PolicyError(GraphAPIError):
     """The account or the recipient is restricted by a policy (368, 131031, 131048-131050, ...)."""
 
 
+class MarketingOptOutError(PolicyError):
+    """131050: the user stopped marketing messages from this business. Do not send them marketing
+    templates again until they opt back in (a `user_preferences` webhook says when)."""
+
+
 class GraphTransportError(WhatsAppError):
     """No usable HTTP response: a timeout, a refused or dropped connection, a DNS failure.
 
@@ -215,7 +221,8 @@ _PERMISSION = frozenset({3, 10, 131005})
 _RE_ENGAGEMENT = frozenset({131047})
 _UNDELIVERABLE = frozenset({131026})
 _INVALID = frozenset({33, 100, 131008, 131009, 131021, 131051, 131053, 135000})
-_POLICY = frozenset({368, 130472, 130497, 131031, 131048, 131049, 131050})
+_POLICY = frozenset({368, 130472, 130497, 131031, 131048, 131049})
+_MARKETING_OPT_OUT = frozenset({131050})
 _KNOWN_PERMANENT = frozenset(
     {131037, 131042, 131045, 133000, 133005, 133006, 133008, 133009, 133010, 133015, 133016, 134011}
 )
@@ -232,6 +239,7 @@ _BY_CODE: dict[frozenset[int], type[GraphAPIError]] = {
     _UNDELIVERABLE: UndeliverableError,
     _INVALID: InvalidRequestError,
     _POLICY: PolicyError,
+    _MARKETING_OPT_OUT: MarketingOptOutError,
     _KNOWN_PERMANENT: GraphAPIError,
 }
 
