@@ -246,3 +246,12 @@ async def test_through_the_endpoint_a_lost_answer_reaches_the_status_hook(
     [status] = statuses
     assert (status.status, status.recipient_id) == ("failed", "5511944440011")
     assert status.errors[0].code == 2
+
+
+def test_a_waiting_answer_with_a_lone_surrogate_is_stored_and_read_back_unchanged() -> None:
+    # Meta's JSON may carry "\udc00"; a bot that echoes it puts it in its answer. Redis needs
+    # bytes, and a lone surrogate has no UTF-8 encoding: the stored form must not need one.
+    body = {"type": "text", "to": "5511999990000", "text": {"body": "eco: a\udc00b"}}
+    parcel = Parcel(PHONE_NUMBER_ID, "5511999990000", body, queued_at=1.0, deadline=2.0)
+    stored = parcel.to_json().encode("utf-8")
+    assert Parcel.from_json(stored).body == body

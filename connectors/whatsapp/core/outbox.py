@@ -70,7 +70,9 @@ class Parcel:
     def to_json(self) -> str:
         values = asdict(self)
         values["body"] = dict(self.body)
-        return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+        # ASCII: a lone surrogate (valid JSON from Meta, echoed by a bot) is not valid UTF-8,
+        # which redis-py would need to write it.
+        return json.dumps(values, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Parcel:
