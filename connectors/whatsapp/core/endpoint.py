@@ -263,22 +263,22 @@ class WebhookEndpoint:
         self.status_hook = (
             status_hook if status_hook is not None else load_status_hook(config.status_hook)
         )
+        self.identities = make_identity_store(config)
+        self.event_hook = load_event_hook(config.event_hook)
+        self.intake = intake if intake is not None else make_intake(config)
+        self.outbox = outbox if outbox is not None else make_outbox(config)
+        if self.outbox is not None:
+            self.outbox.bind(self._send_from_outbox, self._answer_lost)
         self.outbound = Outbound(
             self.client,
             default_phone_number_id=config.phone_number_id,
             options=config.render_options(),
             pacer=self.pacer,
+            identities=self.identities,
+            reengagement=config.reengagement_template,
+            status_hook=self._metered_status_hook(),
+            outbox=self.outbox,
         )
-        self.identities = make_identity_store(config)
-        self.event_hook = load_event_hook(config.event_hook)
-        self.outbound.identities = self.identities
-        self.outbound.reengagement = config.reengagement_template
-        self.outbound.status_hook = self._metered_status_hook()
-        self.intake = intake if intake is not None else make_intake(config)
-        self.outbox = outbox if outbox is not None else make_outbox(config)
-        if self.outbox is not None:
-            self.outbox.bind(self._send_from_outbox, self._answer_lost)
-            self.outbound.outbox = self.outbox
         try:  # already checked by from_mapping; a config built directly is checked here
             self._inbound = config.inbound_options()
         except ValueError as error:

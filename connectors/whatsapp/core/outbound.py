@@ -75,24 +75,31 @@ class Outbound:
         default_phone_number_id: str,
         options: RenderOptions | None = None,
         pacer: Pacer | None = None,
+        identities: IdentityStore | None = None,
+        reengagement: ReengagementTemplate | None = None,
+        status_hook: Callable[[StatusUpdate], Any] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.client = client
         self.pacer = pacer
         """Waits before each send for the number's rate and the recipient's (`core/pacing.py`)."""
         self.default_phone_number_id = default_phone_number_id
         self.options = options or RenderOptions()
-        self.counters: dict[str, int] = {"answers_sent": 0, "send_failures": 0}
-        self.counters["templates_sent"] = 0
-        self.identities: IdentityStore | None = None
+        self.identities = identities
         """Who a conversation is (phone, BSUID, group), their window, menus, sent ids."""
-        self.reengagement: ReengagementTemplate | None = None
+        self.reengagement = reengagement
         """Sent instead of a free-form message outside the 24-hour window, or once after 131047."""
-        self.status_hook: Callable[[StatusUpdate], Any] | None = None
+        self.status_hook = status_hook
         """Given a 131047 refusal that no template could answer."""
-        self.clock: Callable[[], float] = time.time
-        self.counters["answers_queued"] = 0
-        self.outbox: Outbox | None = None
+        self.outbox = outbox
         """Where answers that failed for a retryable reason wait (`core/outbox.py`), if set."""
+        self.clock: Callable[[], float] = time.time
+        self.counters: dict[str, int] = {
+            "answers_sent": 0,
+            "send_failures": 0,
+            "templates_sent": 0,
+            "answers_queued": 0,
+        }
 
     async def address(self, conversation_id: str) -> Address:
         """The address of a conversation, from the identity store when there is one.
