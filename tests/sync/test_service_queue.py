@@ -45,6 +45,7 @@ def test_the_sync_service_stores_messages_in_redis_and_answers_them_in_order(
         for text in ("um", "dois", "três"):
             assert service.receive(text_post("5511955550001", text)).status == 200
         sent = wait_for_messages(graph, "5511955550001", 3)
+        assert service.join(10)  # the last turn ends (acknowledged in Redis) after its answer
         health = service.health().body
     finally:
         service.close()
