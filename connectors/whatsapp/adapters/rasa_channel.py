@@ -32,6 +32,7 @@ from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.outbound import Outbound
 from connectors.whatsapp.core.processing import StatusHook
 from connectors.whatsapp.core.rendering import RenderOptions
+from connectors.whatsapp.core.turn_sender import TurnSender
 from connectors.whatsapp.core.webhook import (
     TEMPORARILY_UNAVAILABLE,
     WebhookRequest,
@@ -52,6 +53,11 @@ class WhatsAppOutput(OutputChannel):
 
     A Graph API failure never raises into Rasa: Rasa would drop the whole turn (tracker not saved).
     `Outbound` logs what fails with Meta's code and the recipient, and the next message goes on.
+
+    The channel's own outputs for a user's turn are `queued`: each message is handed to a
+    `TurnSender` and sent, in order, while Rasa's turn goes on (`core/turn_sender.py` says why);
+    the channel awaits `flush()` after the turn. Any other output (`get_output_channel()`:
+    trigger_intent, reminders; one built in custom code) sends before `send_response` returns.
     """
 
     @classmethod
@@ -63,6 +69,8 @@ class WhatsAppOutput(OutputChannel):
         outbound: Outbound | GraphClient,
         phone_number_id: str | None = None,
         options: RenderOptions | None = None,
+        *,
+        queued: bool = False,
     ) -> None:
         """Send through `outbound`, from `phone_number_id` (else the endpoint's default number).
 
@@ -78,10 +86,20 @@ class WhatsAppOutput(OutputChannel):
             outbound = Outbound(outbound, default_phone_number_id=phone_number_id, options=options)
         self.outbound = outbound
         self.phone_number_id = phone_number_id or outbound.default_phone_number_id
+        self._sender = TurnSender(outbound, self.phone_number_id) if queued else None
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        """Render the whole bot message at once (text, buttons, media, custom...) and send it."""
-        await self.outbound.send(recipient_id, message, phone_number_id=self.phone_number_id)
+        """Render the whole bot message at once (text, buttons, media, custom...) and send it
+        (queued outputs: queue it, sent in order while the turn goes on)."""
+        if self._sender is None:
+            await self.outbound.send(recipient_id, message, phone_number_id=self.phone_number_id)
+        else:
+            self._sender.send(recipient_id, message)
+
+    async def flush(self) -> None:
+        """Wait until every message handed over so far was sent (at once if not queued)."""
+        if self._sender is not None:
+            await self._sender.flush()
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text})
@@ -162,17 +180,22 @@ class WhatsAppInput(InputChannel):
         outbound = endpoint.outbound
 
         async def deliver(bot_input: BotInput) -> None:
-            output = WhatsAppOutput(outbound, bot_input.message.business.phone_number_id)
-            await on_new_message(
-                UserMessage(
-                    bot_input.text,
-                    output,
-                    bot_input.sender_id,
-                    input_channel=CHANNEL_NAME,
-                    message_id=bot_input.message_id,
-                    metadata=bot_input.metadata,
-                )
+            output = WhatsAppOutput(
+                outbound, bot_input.message.business.phone_number_id, queued=True
             )
+            try:
+                await on_new_message(
+                    UserMessage(
+                        bot_input.text,
+                        output,
+                        bot_input.sender_id,
+                        input_channel=CHANNEL_NAME,
+                        message_id=bot_input.message_id,
+                        metadata=bot_input.metadata,
+                    )
+                )
+            finally:  # the turn ends once its answers went out, whatever became of the turn
+                await output.flush()
 
         endpoint.bind(deliver)
 

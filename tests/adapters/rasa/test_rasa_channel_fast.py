@@ -7,8 +7,9 @@ channel tests do the same, /work/shared/reference/rasa-3.6-internals.md section 
 the suite's Graph API (the sandbox's, which refuses any body Meta would refuse).
 """
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +254,67 @@ async def test_a_signed_text_reaches_the_agent_and_its_answer_reaches_whatsapp(
     assert isinstance(message.output_channel, WhatsAppOutput)
     [answer] = graph.sent_messages
     assert (answer["to"], answer["text"]["body"]) == (TO, "eco: oi")
+
+
+class ScriptedAgent:
+    """An agent whose turn runs `script(message)`: what a Rasa turn does between its sends."""
+
+    def __init__(self, script: Callable[[Any], Awaitable[None]]) -> None:
+        self.script = script
+
+    async def handle_message(self, message: Any) -> None:
+        await self.script(message)
+
+
+async def one_turn(channel: WhatsAppInput, agent: Any, text: str = "oi") -> None:
+    payload, _ = text_message(TO, text)
+    async with serve(configured_app(channel, agent)) as url, aiohttp.ClientSession() as http:
+        assert (await post_webhook(http, url + "/webhooks/whatsapp/webhook", encode(payload)))[
+            0
+        ] == 200
+        await channel.pipeline.join()
+
+
+async def test_a_turns_answers_leave_after_the_turn_lets_go_and_before_it_ends(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    """Rasa hands over each answer as soon as its action ran; awaiting the Graph API there would
+    hold the turn (its tracker, the conversation's lock) for the round trip. The answers are sent
+    once the turn lets go of the event loop, in order, and the turn ends only after them."""
+    seen_inside: list[int] = []
+
+    async def turn(message: Any) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "um")
+        await message.output_channel.send_text_message(message.sender_id, "dois")
+        seen_inside.append(len(graph.sent_messages))  # the turn went on at once
+        await asyncio.sleep(0.3)  # a custom action: the answers so far go out meanwhile
+        seen_inside.append(len(graph.sent_messages))
+        await message.output_channel.send_text_message(message.sender_id, "três")
+
+    await one_turn(channel, ScriptedAgent(turn))
+    assert seen_inside == [0, 2]
+    assert [body["text"]["body"] for body in graph.sent_messages] == ["um", "dois", "três"]
+
+
+async def test_the_answers_of_a_turn_that_raised_are_still_sent(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    async def turn(message: Any) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "antes do erro")
+        raise RuntimeError("a bug in a custom component")
+
+    await one_turn(channel, ScriptedAgent(turn))
+    assert [body["text"]["body"] for body in graph.sent_messages] == ["antes do erro"]
+
+
+async def test_proactive_sends_are_sent_before_they_return(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    """trigger_intent and reminders send through `get_output_channel()`: no turn follows to wait
+    for their answers, so each send is done when it returns."""
+    output = channel.get_output_channel()
+    await output.send_text_message(TO, "lembrete")
+    assert [body["text"]["body"] for body in graph.sent_messages] == ["lembrete"]
 
 
 async def test_the_first_layouts_output_form_still_sends(graph: GraphServer) -> None:
