@@ -1,7 +1,7 @@
 """What a webhook costs the server: the channel's intake against a bare Sanic handler.
 
 Each server runs in its own process (`_servers.py`), so its CPU time is read from
-`/proc/<pid>/stat` apart from the load generator's. The load generator (this process) posts
+`/proc` apart from the load generator's. The load generator (this process) posts
 signed webhooks, 10 at a time over kept-alive connections, and also serves the Graph API
 stand-in the read receipts go to. A run is over when every webhook was answered 200 and, with
 read receipts, every receipt reached the stand-in.

@@ -13,9 +13,10 @@ per run), alternating the channels run by run (fresh senders each run):
   requests, the receipt and the answer.
 
 Reported: turns per second (WhatsApp / REST, goal >= 0.9x) and the Rasa server's CPU per turn
-(`/proc/<pid>/stat`), medians of `ROUNDS` runs per channel; and the size of one conversation's
-tracker after its `TURNS` turns (`GET /conversations/<id>/tracker`), WhatsApp / REST: Rasa loads
-the whole tracker on every turn, so what each event stores is paid again on every turn.
+(`/proc/<pid>/task/*/schedstat`), medians of `ROUNDS` runs per channel; and the size of one
+conversation's tracker after its `TURNS` turns (`GET /conversations/<id>/tracker`), WhatsApp /
+REST: Rasa loads the whole tracker on every turn, so what each event stores is paid again on every
+turn.
 
 Send pacing is set far above the run's rate (the benchmark measures the channel, not Meta's
 80 messages/s), and pair pacing off.
@@ -33,7 +34,7 @@ from typing import Any
 
 import aiohttp
 from _harness import PROJECT_ROOT, Row, print_table, save_results
-from _servers import CLOCK_TICKS, FakeGraph, channel_config
+from _servers import FakeGraph, channel_config, process_cpu_seconds
 
 from connectors.whatsapp.core.signature import SIGNATURE_HEADER, sign
 from tests.conftest import APP_SECRET
@@ -61,12 +62,6 @@ TURN_TIMEOUT = 30.0
 GOAL = 0.9
 
 Turn = Callable[[str, int], Awaitable[None]]
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def credentials(graph_url: str) -> str:
@@ -143,7 +138,7 @@ class Rasa:
             log.close()
 
     def cpu(self) -> float:
-        return cpu_seconds(self.server.pid)
+        return process_cpu_seconds(self.server.pid)
 
 
 def rest_turn(http: aiohttp.ClientSession, rasa: Rasa) -> Turn:

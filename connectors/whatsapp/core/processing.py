@@ -15,7 +15,7 @@ import asyncio
 import inspect
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from connectors.whatsapp.core.dedup import DedupStore
@@ -140,8 +140,8 @@ class InboundPipeline:
             QueueFull: too many messages wait; nothing of this webhook was taken.
             QueueUnavailable: the messages could not be stored; nothing was taken.
         """
-        events = list(events)
-        messages, repeats = self._unique(events)
+        batch: Sequence[Event] = events if isinstance(events, list | tuple) else list(events)
+        messages, repeats = self._unique(batch)
         added = 0
         if messages:
             if not self._accepting:
@@ -149,23 +149,25 @@ class InboundPipeline:
             added = await self.intake.submit(messages)  # raises before anything is counted
             self.counters["accepted"] += added
             self.counters["duplicates"] += repeats + len(messages) - added
-        self._handle_others(events)
+        self._handle_others(batch)
         return added
 
-    def _unique(self, events: list[Event]) -> tuple[list[InboundMessage], int]:
+    def _unique(self, events: Sequence[Event]) -> tuple[list[InboundMessage], int]:
         """The webhook's messages without repeats, and how many repeats were dropped.
 
         Repeats are counted as duplicates only once the webhook is taken: a refused one (503) is
         redelivered by Meta, and its repeats would otherwise be counted again each time.
         """
         messages = [event for event in events if isinstance(event, InboundMessage)]
+        if len(messages) < 2:  # nothing to repeat: most webhooks carry one message or none
+            return messages, 0
         unique = unique_messages(messages)
         repeats = len(messages) - len(unique)
         if repeats:
             logger.info("Webhook repeats messages: %d repeat(s) dropped.", repeats)
         return unique, repeats
 
-    def _handle_others(self, events: list[Event]) -> None:
+    def _handle_others(self, events: Sequence[Event]) -> None:
         for event in events:
             if isinstance(event, InboundMessage):
                 continue
