@@ -135,9 +135,11 @@ def main(argv: list[str]) -> None:
         "",
         "Written by `make bench` (`bench/_report.py`); how each benchmark works: bench/README.md.",
         "",
-        f"Machine: {machine()}. **A shared 2-core machine**: other agents' builds and test runs "
-        "share the cores, so absolute numbers move by tens of percent from run to run. Read the "
-        "ratios: ours and the baseline are measured in the same run, alternating.",
+        f"Machine: {machine()}. **A shared 2-core virtual machine**: other programs and the host "
+        "share the cores, and its speed drifts by tens of percent within a minute (the same code "
+        "parsed a webhook in 13 us and in 21 us an hour apart), so absolute numbers move from run "
+        "to run. Read the ratios: ours and the baseline are measured in the same run, alternating; "
+        "the goals of intake and the whole turn are judged within each round, then the median.",
         "",
         "![ours / baseline](results.png)",
     ]
