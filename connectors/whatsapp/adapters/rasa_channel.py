@@ -12,6 +12,7 @@ Conversion only: Sanic's request becomes a `WebhookRequest`, the core's `Webhook
 its `WebhookResponse` becomes Sanic's. Bot messages go out through the endpoint's `Outbound`.
 """
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,7 +33,7 @@ from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.outbound import Outbound
 from connectors.whatsapp.core.processing import StatusHook
 from connectors.whatsapp.core.rendering import RenderOptions
-from connectors.whatsapp.core.turn_sender import TurnSender
+from connectors.whatsapp.core.turn_sender import TurnSender, wait_for_answers
 from connectors.whatsapp.core.webhook import (
     TEMPORARILY_UNAVAILABLE,
     WebhookRequest,
@@ -54,10 +55,13 @@ class WhatsAppOutput(OutputChannel):
     A Graph API failure never raises into Rasa: Rasa would drop the whole turn (tracker not saved).
     `Outbound` logs what fails with Meta's code and the recipient, and the next message goes on.
 
-    The channel's own outputs for a user's turn are `queued`: each message is handed to a
-    `TurnSender` and sent, in order, while Rasa's turn goes on (`core/turn_sender.py` says why);
-    the channel awaits `flush()` after the turn. Any other output (`get_output_channel()`:
-    trigger_intent, reminders; one built in custom code) sends before `send_response` returns.
+    The channel's own output for a user's turn is `queued` until the turn ends: each message is
+    handed to a `TurnSender` and sent, in order, while Rasa's turn goes on (`core/turn_sender.py`
+    says why); the channel awaits `flush()` after the turn, and from then on the same output sends
+    directly (Rasa keeps it for the reminders the turn scheduled). A direct send (after the turn,
+    `get_output_channel()` for trigger_intent, one built in custom code) is done when
+    `send_response` returns, and one from the channel first waits for the conversation's answers
+    still going out, so that it never overtakes them.
     """
 
     @classmethod
@@ -71,6 +75,7 @@ class WhatsAppOutput(OutputChannel):
         options: RenderOptions | None = None,
         *,
         queued: bool = False,
+        unsent: dict[str, TurnSender] | None = None,
     ) -> None:
         """Send through `outbound`, from `phone_number_id` (else the endpoint's default number).
 
@@ -86,20 +91,32 @@ class WhatsAppOutput(OutputChannel):
             outbound = Outbound(outbound, default_phone_number_id=phone_number_id, options=options)
         self.outbound = outbound
         self.phone_number_id = phone_number_id or outbound.default_phone_number_id
-        self._sender = TurnSender(outbound, self.phone_number_id) if queued else None
+        self._unsent = unsent
+        """The channel's conversations whose turn answers are still going out (`TurnSender`)."""
+        self._sender = TurnSender(outbound, self.phone_number_id, unsent=unsent) if queued else None
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Render the whole bot message at once (text, buttons, media, custom...) and send it
-        (queued outputs: queue it, sent in order while the turn goes on)."""
-        if self._sender is None:
-            await self.outbound.send(recipient_id, message, phone_number_id=self.phone_number_id)
-        else:
-            self._sender.send(recipient_id, message)
+        (while queued: queue it, sent in order while the turn goes on)."""
+        if self._sender is not None:
+            self._sender.enqueue(recipient_id, message)
+            return
+        if self._unsent is not None:
+            await wait_for_answers(self._unsent, recipient_id)
+        await self.outbound.send(recipient_id, message, phone_number_id=self.phone_number_id)
 
     async def flush(self) -> None:
-        """Wait until every message handed over so far was sent (at once if not queued)."""
-        if self._sender is not None:
-            await self._sender.flush()
+        """Wait until every message queued so far was sent; later sends go out directly."""
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            await sender.flush()
+
+    def discard(self) -> None:
+        """Drop the queued messages not sent yet (the turn was stopped); later sends go out
+        directly."""
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.discard()
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text})
@@ -156,6 +173,8 @@ class WhatsAppInput(InputChannel):
         """The channel over a `WebhookEndpoint` built from `config` (parts may be given)."""
         self.config = config
         self.endpoint = WebhookEndpoint(config, client=client, dedup=dedup, status_hook=status_hook)
+        self._unsent_answers: dict[str, TurnSender] = {}
+        """Conversations whose last turn's answers are still going out (`core/turn_sender.py`)."""
 
     @property
     def pipeline(self) -> Any:
@@ -178,10 +197,14 @@ class WhatsAppInput(InputChannel):
         endpoint = self.endpoint
         log_level = logging.getLogger().level  # Rasa's --log-level; the model is not loaded yet
         outbound = endpoint.outbound
+        unsent = self._unsent_answers
 
         async def deliver(bot_input: BotInput) -> None:
             output = WhatsAppOutput(
-                outbound, bot_input.message.business.phone_number_id, queued=True
+                outbound,
+                bot_input.message.business.phone_number_id,
+                queued=True,
+                unsent=unsent,
             )
             try:
                 await on_new_message(
@@ -194,6 +217,9 @@ class WhatsAppInput(InputChannel):
                         metadata=bot_input.metadata,
                     )
                 )
+            except asyncio.CancelledError:  # stopped (shutdown): what it did not send goes too
+                output.discard()
+                raise
             finally:  # the turn ends once its answers went out, whatever became of the turn
                 await output.flush()
 
@@ -245,8 +271,11 @@ class WhatsAppInput(InputChannel):
         return webhook
 
     def get_output_channel(self) -> OutputChannel:
-        """The channel for proactive messages (trigger_intent, reminders): the default number."""
-        return WhatsAppOutput(self.endpoint.outbound)
+        """The channel for proactive messages (trigger_intent, `/execute`): the default number.
+
+        Its sends wait for a conversation's answers still going out, then go out at once.
+        """
+        return WhatsAppOutput(self.endpoint.outbound, unsent=self._unsent_answers)
 
 
 def _restore_log_level(level: int) -> None:

@@ -21,7 +21,7 @@ from connectors.whatsapp import WhatsAppInput, WhatsAppOutput
 from connectors.whatsapp.adapters.rasa_channel import WhatsAppConfigError
 from connectors.whatsapp.core.config import WhatsAppConfig
 from tests.conftest import PHONE_NUMBER_ID, VERIFY_TOKEN
-from tests.support.graph_server import GraphServer, meta_error
+from tests.support.graph_server import GraphServer, meta_error, slow
 from tests.support.sanic_server import serve
 from tests.support.settings import credentials
 from tests.support.validity import assert_valid
@@ -287,7 +287,8 @@ async def test_a_turns_answers_leave_after_the_turn_lets_go_and_before_it_ends(
         await message.output_channel.send_text_message(message.sender_id, "um")
         await message.output_channel.send_text_message(message.sender_id, "dois")
         seen_inside.append(len(graph.sent_messages))  # the turn went on at once
-        await asyncio.sleep(0.3)  # a custom action: the answers so far go out meanwhile
+        # A custom action: the turn waits for the action server, the answers so far go out.
+        await until(lambda: len(graph.sent_messages) == 2)
         seen_inside.append(len(graph.sent_messages))
         await message.output_channel.send_text_message(message.sender_id, "três")
 
@@ -310,11 +311,97 @@ async def test_the_answers_of_a_turn_that_raised_are_still_sent(
 async def test_proactive_sends_are_sent_before_they_return(
     graph: GraphServer, channel: WhatsAppInput
 ) -> None:
-    """trigger_intent and reminders send through `get_output_channel()`: no turn follows to wait
-    for their answers, so each send is done when it returns."""
-    output = channel.get_output_channel()
-    await output.send_text_message(TO, "lembrete")
-    assert [body["text"]["body"] for body in graph.sent_messages] == ["lembrete"]
+    """trigger_intent sends through `get_output_channel()`, and a reminder through the output of
+    the turn that scheduled it, long after that turn: no turn follows to wait for their answers,
+    so each send is done when it returns."""
+    kept: list[Any] = []
+
+    async def turn(message: Any) -> None:
+        kept.append(message.output_channel)  # what Rasa stores in the reminder's job
+        await message.output_channel.send_text_message(message.sender_id, "lembrete marcado")
+
+    await one_turn(channel, ScriptedAgent(turn))
+    await channel.get_output_channel().send_text_message(TO, "trigger_intent")
+    assert len(graph.sent_messages) == 2
+    await kept[0].send_text_message(TO, "lembrete")  # the reminder fires
+    assert [body["text"]["body"] for body in graph.sent_messages] == [
+        "lembrete marcado",
+        "trigger_intent",
+        "lembrete",
+    ]
+
+
+async def test_a_proactive_send_does_not_overtake_the_answers_of_a_turn_that_just_ended(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    """Rasa releases the conversation's lock when the turn returns, before its answers are out;
+    a trigger_intent arriving then waits for them."""
+    graph.script(
+        lambda request: (
+            isinstance(request.json, dict) and request.json.get("text", {}).get("body") == "um"
+        ),
+        [slow(0.5)],
+    )
+    proactive: list[asyncio.Task[None]] = []
+
+    async def turn(message: Any) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "um")
+        await message.output_channel.send_text_message(message.sender_id, "dois")
+        output = channel.get_output_channel()  # runs once the turn has returned
+        proactive.append(asyncio.create_task(output.send_text_message(TO, "proativa")))
+
+    await one_turn(channel, ScriptedAgent(turn))
+    await proactive[0]
+    assert [body["text"]["body"] for body in graph.sent_messages] == ["um", "dois", "proativa"]
+
+
+async def test_a_stopped_turn_sends_nothing_it_had_not_sent(
+    graph: GraphServer, channel: WhatsAppInput
+) -> None:
+    """Stopping the server cancels the turns still running: a turn's answers not sent yet go with
+    it (with `queue: redis` the turn runs again elsewhere), and it stops at once instead of
+    waiting for a slow Graph API first."""
+    graph.script(
+        lambda request: (
+            isinstance(request.json, dict)
+            and request.json.get("text", {}).get("body") == "primeira"
+        ),
+        [slow(10)],
+    )
+    waiting = asyncio.Event()
+
+    async def turn(message: Any) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "primeira")
+        await message.output_channel.send_text_message(message.sender_id, "segunda")
+        waiting.set()
+        await asyncio.sleep(30)  # an action server that does not answer
+
+    payload, _ = text_message(TO, "oi")
+    async with serve(configured_app(channel, ScriptedAgent(turn))) as url:
+        async with aiohttp.ClientSession() as http:
+            webhook = url + "/webhooks/whatsapp/webhook"
+            assert (await post_webhook(http, webhook, encode(payload)))[0] == 200
+        await asyncio.wait_for(waiting.wait(), 5)
+        await until(lambda: len(graph.sent_messages) == 1)  # "primeira" is under way
+        # What the event loop's shutdown does to the tasks still running:
+        workers = [
+            task
+            for task in asyncio.all_tasks()
+            if getattr(task.get_coro(), "__qualname__", "") == "SenderQueues._work"
+        ]
+        assert workers
+        for task in workers:
+            task.cancel()
+        await asyncio.wait_for(asyncio.gather(*workers, return_exceptions=True), 2)
+    await asyncio.sleep(0.2)
+    assert [body["text"]["body"] for body in graph.sent_messages] == ["primeira"]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 async def test_the_first_layouts_output_form_still_sends(graph: GraphServer) -> None:
