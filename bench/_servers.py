@@ -75,6 +75,16 @@ def channel_config(graph_url: str, **overrides: Any) -> dict[str, Any]:
     return values
 
 
+def profile(pid: int, name: str, seconds: int) -> "subprocess.Popen[bytes]":
+    """py-spy on process `pid` for `seconds`, into bench/profiles/<name>.txt (bench/README.md,
+    "Profiling"); the benchmarks' `--profile`."""
+    output = Path(__file__).resolve().parent / "profiles"
+    output.mkdir(exist_ok=True)
+    py_spy = Path(sys.executable).parent / "py-spy"
+    command = [str(py_spy), "record", "--pid", str(pid), "--duration", str(seconds)]
+    return subprocess.Popen([*command, "--format", "raw", "--output", str(output / f"{name}.txt")])
+
+
 class NoTurnAgent:
     """Rasa's `app.ctx.agent` whose turn does nothing: the intake alone is measured."""
 

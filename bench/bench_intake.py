@@ -26,7 +26,6 @@ import asyncio
 import itertools
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _harness import PROJECT_ROOT, Row, print_table, save_results
-from _servers import FakeGraph, ServerProcess
+from _harness import Row, print_table, save_results
+from _servers import FakeGraph, ServerProcess, profile
 
 from connectors.whatsapp.core.signature import SIGNATURE_HEADER, sign
 from tests.conftest import APP_SECRET
@@ -179,26 +178,6 @@ async def measure(servers: dict[str, ServerProcess], graph: FakeGraph) -> dict[s
     return results
 
 
-def profile(server: ServerProcess, seconds: int) -> subprocess.Popen[bytes]:
-    output = PROJECT_ROOT / "bench" / "profiles"
-    output.mkdir(exist_ok=True)
-    py_spy = Path(sys.executable).parent / "py-spy"
-    return subprocess.Popen(
-        [
-            str(py_spy),
-            "record",
-            "--pid",
-            str(server.process.pid),
-            "--duration",
-            str(seconds),
-            "--format",
-            "raw",
-            "--output",
-            str(output / f"{server.kind}.txt"),
-        ]
-    )
-
-
 async def main(with_profile: bool) -> None:
     graph = FakeGraph()
     await graph.start()
@@ -210,7 +189,7 @@ async def main(with_profile: bool) -> None:
     try:
         await asyncio.gather(*(server.ready() for server in servers.values()))
         if with_profile:
-            recorder = profile(servers["channel"], 15)
+            recorder = profile(servers["channel"].process.pid, "channel", 15)
             connector = aiohttp.TCPConnector(limit=CONCURRENCY)
             async with aiohttp.ClientSession(connector=connector) as http:
                 deadline = time.monotonic() + 14

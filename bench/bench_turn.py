@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 from _harness import PROJECT_ROOT, Row, print_table, save_results
-from _servers import FakeGraph, channel_config, process_cpu_seconds
+from _servers import FakeGraph, channel_config, process_cpu_seconds, profile
 
 from connectors.whatsapp.core.signature import SIGNATURE_HEADER, sign
 from tests.conftest import APP_SECRET
@@ -228,29 +228,6 @@ async def run(rasa: Rasa, turn: Turn, tag: str) -> dict[str, float]:
     }
 
 
-def profile(pid: int, name: str, seconds: int) -> Any:
-    """py-spy on the Rasa server (bench/README.md, "Profiling"); `--profile` on the command line."""
-    import subprocess
-
-    output = PROJECT_ROOT / "bench" / "profiles"
-    output.mkdir(exist_ok=True)
-    py_spy = Path(sys.executable).parent / "py-spy"
-    return subprocess.Popen(
-        [
-            str(py_spy),
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(seconds),
-            "--format",
-            "raw",
-            "--output",
-            str(output / f"turn-{name}.txt"),
-        ]
-    )
-
-
 async def main(with_profile: bool = False) -> None:
     model = train_model(PROJECT_ROOT / "models")
     graph = FakeGraph()
@@ -267,7 +244,7 @@ async def main(with_profile: bool = False) -> None:
                 await conversations(turn, [f"55119{name[0] == 'w':d}{i:07d}" for i in range(10)])
             if with_profile:
                 for name, turn in channels.items():
-                    recorder = profile(rasa.server.pid, name, 8)
+                    recorder = profile(rasa.server.pid, f"turn-{name}", 8)
                     await conversations(
                         turn, [f"5511{name[0] == 'w':d}9{i:07d}" for i in range(40)]
                     )

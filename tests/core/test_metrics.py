@@ -149,6 +149,18 @@ async def test_retries_are_counted_by_kind(graph: GraphServer) -> None:
     await endpoint.close()
 
 
+async def test_the_time_pacing_held_sends_back_is_counted(graph: GraphServer) -> None:
+    # 20 sends per second in bursts of half a second: the 11th to 14th answers wait 50 ms each.
+    endpoint = await echo_endpoint(
+        graph, mark_as_read=False, max_messages_per_second=20, pair_interval_seconds=0
+    )
+    for index in range(14):
+        await endpoint.outbound.send(SENDER, {"text": f"resposta {index}"})
+    found = samples(await scrape(endpoint))
+    assert found[("whatsapp_pacing_wait_seconds_total", ())] > 0.05
+    await endpoint.close()
+
+
 async def test_no_phone_number_or_message_id_in_any_label(graph: GraphServer) -> None:
     endpoint = await echo_endpoint(graph)
     payload, wamid = text_message(SENDER, "oi")

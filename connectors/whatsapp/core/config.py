@@ -26,7 +26,11 @@ from connectors.whatsapp.core.inbound import (
     intent_names,
 )
 from connectors.whatsapp.core.rendering import RenderOptions
-from connectors.whatsapp.core.window import ReengagementTemplate, TemplateConfigError
+from connectors.whatsapp.core.window import (
+    WINDOW_SECONDS,
+    ReengagementTemplate,
+    TemplateConfigError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +48,7 @@ DEFAULT_MAX_PENDING = 10_000
 """About 20 MB of waiting messages; Meta redelivers what gets a 503, for up to 7 days."""
 DEFAULT_OUTBOX_RETRY_SECONDS = 900.0
 """15 minutes: long enough for a Graph API outage, well inside the 24-hour window."""
-CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 3600
-"""https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-messages#customer-service-windows"""
+CUSTOMER_SERVICE_WINDOW_SECONDS = WINDOW_SECONDS
 DEFAULT_EMPTY_BODY = defaults.EMPTY_BODY
 DEFAULT_MORE_OPTIONS = defaults.MORE_OPTIONS_BODY
 

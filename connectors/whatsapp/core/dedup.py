@@ -17,6 +17,12 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
+REDIS_PREFIX = "whatsapp:seen:"
+"""Where `RedisDedupStore` keeps its marks by default."""
+MESSAGE_KEY = "message:"
+"""The key of an inbound message is this and its wamid (statuses have keys of their own); the
+durable queue checks the same mark in Redis (`queue/redis_stream.py`)."""
+
 
 class DedupStore(Protocol):
     """Answers, atomically, whether a key is seen for the first time (and remembers it)."""
@@ -92,7 +98,7 @@ class RedisDedupStore:
         *,
         url: str,
         ttl_seconds: int,
-        prefix: str = "whatsapp:seen:",
+        prefix: str = REDIS_PREFIX,
         fallback_max_entries: int = 100_000,
     ) -> None:
         import redis.asyncio

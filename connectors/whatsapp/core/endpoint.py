@@ -24,7 +24,6 @@ What the bot is stays with the adapter: a `Deliver` coroutine given each `BotInp
 """
 
 import hmac
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -267,8 +266,6 @@ class WebhookEndpoint:
         self.event_hook = load_event_hook(config.event_hook)
         self.intake = intake if intake is not None else make_intake(config)
         self.outbox = outbox if outbox is not None else make_outbox(config)
-        if self.outbox is not None:
-            self.outbox.bind(self._send_from_outbox, self._answer_lost)
         self.outbound = Outbound(
             self.client,
             default_phone_number_id=config.phone_number_id,
@@ -278,7 +275,10 @@ class WebhookEndpoint:
             reengagement=config.reengagement_template,
             status_hook=self._metered_status_hook(),
             outbox=self.outbox,
+            on_paced=self.meter.paced if self.meter is not None else None,
         )
+        if self.outbox is not None:
+            self.outbox.bind(self.outbound.send_paced, self._answer_lost)
         try:  # already checked by from_mapping; a config built directly is checked here
             self._inbound = config.inbound_options()
         except ValueError as error:
@@ -488,22 +488,9 @@ class WebhookEndpoint:
             except Exception:
                 logger.exception("Closing the %s failed.", name)
 
-    async def _send_from_outbox(
-        self, phone_number_id: str, recipient: str, body: Mapping[str, Any]
-    ) -> Any:
-        """An outbox retry: paced like any send, then the Graph client (which raises)."""
-        if self.outbound.pacer is not None:
-            await self.outbound.pacer.wait(phone_number_id, recipient)
-        return await self.client.send_message(phone_number_id, body)
-
     async def _answer_lost(self, parcel: Parcel, reason: str) -> None:
         """An answer the outbox gave up on: to the status hook, as a `failed` status."""
-        hook = self._metered_status_hook()
-        if hook is None:
-            return
-        result = hook(gone_status(parcel, reason))
-        if inspect.isawaitable(result):
-            await result
+        await self.outbound.report_status(gone_status(parcel, reason))
 
     async def _deliver_to_bot(self, bot_input: BotInput) -> None:
         if self._deliver is None:

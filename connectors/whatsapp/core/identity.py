@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from connectors.whatsapp.core.events import InboundMessage, MessageKind
+from connectors.whatsapp.core.window import WINDOW_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,6 @@ each). Longer than a year, so a yearly customer keeps their conversation."""
 SENT_TTL_SECONDS = 2 * 24 * 3600
 """Sent message ids are kept this long: Meta's `failed` status comes within minutes to hours."""
 MENU_TTL_SECONDS = 7 * 24 * 3600
-WINDOW_SECONDS = 24 * 3600
-"""The customer-service window: free-form messages reach a user only this long after their last
-message (https://developers.facebook.com/docs/whatsapp/pricing#customer-service-windows)."""
 
 
 class KeyValueStore(Protocol):

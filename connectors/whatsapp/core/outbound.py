@@ -79,6 +79,7 @@ class Outbound:
         reengagement: ReengagementTemplate | None = None,
         status_hook: Callable[[StatusUpdate], Any] | None = None,
         outbox: Outbox | None = None,
+        on_paced: Callable[[float], None] | None = None,
     ) -> None:
         self.client = client
         self.pacer = pacer
@@ -93,6 +94,8 @@ class Outbound:
         """Given a 131047 refusal that no template could answer."""
         self.outbox = outbox
         """Where answers that failed for a retryable reason wait (`core/outbox.py`), if set."""
+        self.on_paced = on_paced
+        """Told how long pacing held each send back (the metrics' pacing wait), if set."""
         self.clock: Callable[[], float] = time.time
         self.counters: dict[str, int] = {
             "answers_sent": 0,
@@ -228,9 +231,7 @@ class Outbound:
             await self._to_outbox(phone_number_id, conversation_id, body, None)
             return None
         try:
-            if self.pacer is not None:
-                await self.pacer.wait(phone_number_id, conversation_id)
-            result = await self.client.send_message(phone_number_id, body)
+            result = await self.send_paced(phone_number_id, conversation_id, body)
         except ReEngagementError as error:
             return await self._refused_outside_window(phone_number_id, conversation_id, body, error)
         except WhatsAppError as error:
@@ -343,6 +344,19 @@ class Outbound:
             return None
         self.counters["templates_sent"] += 1
         return result
+
+    async def send_paced(
+        self, phone_number_id: str, conversation_id: str, body: Mapping[str, Any]
+    ) -> SendResult:
+        """One body, after the pacer's wait (counted in the metrics): answers and outbox retries.
+
+        Raises the Graph client's errors: the callers decide (log, outbox, template).
+        """
+        if self.pacer is not None:
+            waited = await self.pacer.wait(phone_number_id, conversation_id)
+            if waited > 0 and self.on_paced is not None:
+                self.on_paced(waited)
+        return await self.client.send_message(phone_number_id, body)
 
     async def report_status(self, status: StatusUpdate) -> None:
         """Hand a failed status (or a refusal standing for one) to the status hook, if any."""

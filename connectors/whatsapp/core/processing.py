@@ -18,7 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from connectors.whatsapp.core.dedup import DedupStore
+from connectors.whatsapp.core.dedup import MESSAGE_KEY, DedupStore
 from connectors.whatsapp.core.events import (
     Event,
     InboundMessage,
@@ -215,7 +215,7 @@ class InboundPipeline:
 
     async def _turn(self, message: InboundMessage) -> None:
         """One message's turn, called by the intake; raises when the bot's turn raised."""
-        if self._dedup_messages and not await self._dedup.first_seen("message:" + message.id):
+        if self._dedup_messages and not await self._dedup.first_seen(MESSAGE_KEY + message.id):
             self.counters["duplicates"] += 1
             logger.info("Duplicate delivery of %s from %s ignored.", message.id, message.sender)
             return

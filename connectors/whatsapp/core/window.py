@@ -31,6 +31,10 @@ from typing import Any
 from connectors.whatsapp.core import builders
 from connectors.whatsapp.core.events import BusinessNumber, ErrorDetail, StatusUpdate
 
+WINDOW_SECONDS = 24 * 3600
+"""The customer-service window: free-form messages reach a user only this long after their last
+message (https://developers.facebook.com/docs/whatsapp/pricing#customer-service-windows)."""
+
 TEXT_PLACEHOLDER = "{text}"
 REENGAGEMENT_CODE = 131047
 TEMPLATE_PARAMETER_LIMIT = 1024

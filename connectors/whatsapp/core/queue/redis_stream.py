@@ -62,6 +62,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
+from connectors.whatsapp.core.dedup import MESSAGE_KEY, REDIS_PREFIX
 from connectors.whatsapp.core.events import InboundMessage
 from connectors.whatsapp.core.queue import Handler, QueueFull, QueueUnavailable, conversation_key
 from connectors.whatsapp.core.queue.records import UnreadableRecord, decode_message, encode_message
@@ -71,7 +72,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "whatsapp:queue:"
 GROUP = "whatsapp"
-SEEN_PREFIX = "whatsapp:seen:message:"
+SEEN_PREFIX = REDIS_PREFIX + MESSAGE_KEY
 """The same key as `RedisDedupStore`'s for a message, so both modes agree on what was seen."""
 DONE_PREFIX = "whatsapp:done:"
 _SUBMIT = """
