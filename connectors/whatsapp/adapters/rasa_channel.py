@@ -76,6 +76,7 @@ class WhatsAppOutput(OutputChannel):
         *,
         queued: bool = False,
         unsent: dict[str, TurnSender] | None = None,
+        turn_id: str | None = None,
     ) -> None:
         """Send through `outbound`, from `phone_number_id` (else the endpoint's default number).
 
@@ -93,7 +94,11 @@ class WhatsAppOutput(OutputChannel):
         self.phone_number_id = phone_number_id or outbound.default_phone_number_id
         self._unsent = unsent
         """The channel's conversations whose turn answers are still going out (`TurnSender`)."""
-        self._sender = TurnSender(outbound, self.phone_number_id, unsent=unsent) if queued else None
+        self._sender = (
+            TurnSender(outbound, self.phone_number_id, unsent=unsent, turn_id=turn_id)
+            if queued
+            else None
+        )
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Render the whole bot message at once (text, buttons, media, custom...) and send it
@@ -205,6 +210,7 @@ class WhatsAppInput(InputChannel):
                 bot_input.message.business.phone_number_id,
                 queued=True,
                 unsent=unsent,
+                turn_id=bot_input.message_id,
             )
             try:
                 await on_new_message(

@@ -100,6 +100,14 @@ def make_graph_client(config: WhatsAppConfig) -> GraphClient:
     )
 
 
+def make_answer_log(config: WhatsAppConfig) -> RedisKeyValueStore | None:
+    """With `queue: redis`, which answers of each turn were sent (`Outbound.answered`): a turn
+    runs again when its instance died or it raised, and must not send what it sent before."""
+    if config.queue != "redis":
+        return None
+    return RedisKeyValueStore(url=config.redis_url, prefix="whatsapp:answered:")
+
+
 def make_identity_store(config: WhatsAppConfig) -> IdentityStore:
     """The identity store: in Redis beside the de-duplication keys with `dedup: redis` (shared
     by every instance), else in this process's memory."""
@@ -276,6 +284,8 @@ class WebhookEndpoint:
             status_hook=self._metered_status_hook(),
             outbox=self.outbox,
             on_paced=self.meter.paced if self.meter is not None else None,
+            answered=make_answer_log(config),
+            answered_ttl_seconds=config.dedup_ttl_seconds,
         )
         if self.outbox is not None:
             self.outbox.bind(self.outbound.send_paced, self._answer_lost)
@@ -482,6 +492,7 @@ class WebhookEndpoint:
             ("store", self.dedup.close),
             ("identity store", self.identities.close),
             ("pacing store", self.pacer.close),
+            *([("answer log", self.outbound.answered.close)] if self.outbound.answered else []),
         ):
             try:
                 await closing()

@@ -26,7 +26,7 @@ from typing import Any
 from connectors.whatsapp.core.client import GraphClient, SendResult
 from connectors.whatsapp.core.errors import ReEngagementError, WhatsAppError
 from connectors.whatsapp.core.events import StatusUpdate
-from connectors.whatsapp.core.identity import IdentityStore
+from connectors.whatsapp.core.identity import IdentityStore, KeyValueStore
 from connectors.whatsapp.core.outbox import Outbox
 from connectors.whatsapp.core.pacing import Pacer
 from connectors.whatsapp.core.rendering import (
@@ -80,6 +80,8 @@ class Outbound:
         status_hook: Callable[[StatusUpdate], Any] | None = None,
         outbox: Outbox | None = None,
         on_paced: Callable[[float], None] | None = None,
+        answered: KeyValueStore | None = None,
+        answered_ttl_seconds: float = 7 * 24 * 3600,
     ) -> None:
         self.client = client
         self.pacer = pacer
@@ -96,6 +98,11 @@ class Outbound:
         """Where answers that failed for a retryable reason wait (`core/outbox.py`), if set."""
         self.on_paced = on_paced
         """Told how long pacing held each send back (the metrics' pacing wait), if set."""
+        self.answered = answered
+        """With `queue: redis`: which answers of a turn were sent (`answer_key`), so that a turn
+        run again (its instance was killed after sending, or it raised and is retried) does not
+        send them twice."""
+        self._answered_ttl = answered_ttl_seconds
         self.clock: Callable[[], float] = time.time
         self.counters: dict[str, int] = {
             "answers_sent": 0,
@@ -133,10 +140,14 @@ class Outbound:
         message: Mapping[str, Any],
         *,
         phone_number_id: str | None = None,
+        answer_key: str | None = None,
     ) -> list[SendResult | None]:
         """Render one bot message for `conversation_id` and send each body, in order.
 
-        Returns one entry per body: the send's result, or None where it failed (logged).
+        `answer_key` names this answer of a turn ("<inbound wamid>:<answer number>"): with an
+        `answered` store, a body already sent under it (by an earlier run of the same turn) is
+        not sent again. Returns one entry per body: the send's result, or None where it failed
+        (logged) or had been sent before.
         """
         sender = phone_number_id or self.default_phone_number_id
         address = await self.address(conversation_id)
@@ -168,9 +179,19 @@ class Outbound:
         else:
             bodies = render_bot_message(message, to=address.to, options=self.options)
         results: list[SendResult | None] = []
-        for body in bodies:
+        log = self.answered if answer_key is not None else None
+        for number, body in enumerate(bodies):
+            sent_key = f"{answer_key}:{number}"
+            if log is not None and await log.get(sent_key) is not None:
+                logger.info(
+                    "Answer %s was sent by an earlier run of its turn: not again.", sent_key
+                )
+                results.append(None)
+                continue
             result = await self.deliver_body(sender, conversation_id, body)
             results.append(result)
+            if log is not None and result is not None:
+                await log.set(sent_key, result.message_id, self._answered_ttl)
             store = None if address.group or body.get("type") == "template" else self.identities
             if result is not None and store is not None:
                 await store.remember_sent(

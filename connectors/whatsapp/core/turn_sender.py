@@ -39,7 +39,16 @@ logger = logging.getLogger(__name__)
 class TurnSender:
     """Sends the answers handed to `enqueue`, in order, from one business number."""
 
-    __slots__ = ("_conversations", "_outbound", "_phone_number_id", "_task", "_unsent", "_waiting")
+    __slots__ = (
+        "_conversations",
+        "_handed",
+        "_outbound",
+        "_phone_number_id",
+        "_task",
+        "_turn_id",
+        "_unsent",
+        "_waiting",
+    )
 
     def __init__(
         self,
@@ -47,17 +56,24 @@ class TurnSender:
         phone_number_id: str | None = None,
         *,
         unsent: dict[str, "TurnSender"] | None = None,
+        turn_id: str | None = None,
     ) -> None:
+        """`turn_id`: the inbound message's id; each answer is sent as "<turn_id>:<n>", so that a
+        turn run again does not send its answers twice (`Outbound.send`'s `answer_key`)."""
         self._outbound = outbound
+        self._turn_id = turn_id
+        self._handed = 0
         self._phone_number_id = phone_number_id
         self._unsent = unsent
-        self._waiting: deque[tuple[str, Mapping[str, Any]]] = deque()
+        self._waiting: deque[tuple[str, Mapping[str, Any], str | None]] = deque()
         self._conversations: list[str] = []
         self._task: asyncio.Task[None] | None = None
 
     def enqueue(self, conversation_id: str, message: Mapping[str, Any]) -> None:
         """Queue one bot message; it is sent after those queued before it."""
-        self._waiting.append((conversation_id, message))
+        key = f"{self._turn_id}:{self._handed}" if self._turn_id is not None else None
+        self._handed += 1
+        self._waiting.append((conversation_id, message, key))
         if self._unsent is not None and self._unsent.get(conversation_id) is not self:
             self._unsent[conversation_id] = self
             self._conversations.append(conversation_id)
@@ -98,10 +114,13 @@ class TurnSender:
     async def _send_waiting(self) -> None:
         try:
             while self._waiting:
-                conversation_id, message = self._waiting.popleft()
+                conversation_id, message, key = self._waiting.popleft()
                 try:
                     await self._outbound.send(
-                        conversation_id, message, phone_number_id=self._phone_number_id
+                        conversation_id,
+                        message,
+                        phone_number_id=self._phone_number_id,
+                        answer_key=key,
                     )
                 except Exception:
                     self._outbound.counters["send_failures"] += 1

@@ -266,9 +266,12 @@ class WebhookService:
             raise
         # Answer from the number the user wrote to (an app may serve several numbers).
         phone_number_id = bot_input.message.business.phone_number_id
-        for answer in answers:
+        for number, answer in enumerate(answers):
             await self.endpoint.outbound.send(
-                bot_input.sender_id, answer, phone_number_id=phone_number_id
+                bot_input.sender_id,
+                answer,
+                phone_number_id=phone_number_id,
+                answer_key=f"{bot_input.message_id}:{number}",  # not twice if the turn runs again
             )
 
     async def _shutdown(self, timeout: float) -> bool:

@@ -397,6 +397,36 @@ async def test_a_stopped_turn_sends_nothing_it_had_not_sent(
     assert [body["text"]["body"] for body in graph.sent_messages] == ["primeira"]
 
 
+async def test_with_queue_redis_a_turn_run_again_does_not_send_its_answers_twice(
+    graph: GraphServer,
+) -> None:
+    """A turn that raised (or whose instance died) after sending an answer runs again from the
+    Redis queue; the answers it had sent are not sent a second time."""
+    from tests.support.redis_server import redis_server
+
+    runs: list[int] = []
+
+    async def turn(message: Any) -> None:
+        runs.append(len(runs))
+        await message.output_channel.send_text_message(message.sender_id, "primeira")
+        if len(runs) == 1:  # "primeira" still goes out (the channel sends what a turn handed
+            raise RuntimeError("the action server went away")  # over), then the turn is retried
+        await message.output_channel.send_text_message(message.sender_id, "segunda")
+
+    with redis_server() as url:
+        channel = WhatsAppInput(
+            WhatsAppConfig.from_mapping(credentials(graph.base_url, queue="redis", redis_url=url))
+        )
+        try:
+            await one_turn(channel, ScriptedAgent(turn))
+            await until(lambda: len(graph.sent_messages) >= 2, timeout=15)
+            await asyncio.sleep(0.5)  # a third send would arrive meanwhile
+        finally:
+            await channel.endpoint.close()
+    assert len(runs) == 2
+    assert [body["text"]["body"] for body in graph.sent_messages] == ["primeira", "segunda"]
+
+
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
