@@ -105,7 +105,9 @@ def make_answer_log(config: WhatsAppConfig) -> RedisKeyValueStore | None:
     runs again when its instance died or it raised, and must not send what it sent before."""
     if config.queue != "redis":
         return None
-    return RedisKeyValueStore(url=config.redis_url, prefix="whatsapp:answered:")
+    return RedisKeyValueStore(
+        url=config.redis_url, prefix="whatsapp:answered:", name="The answer log"
+    )
 
 
 def make_identity_store(config: WhatsAppConfig) -> IdentityStore:

@@ -112,11 +112,14 @@ class RedisKeyValueStore:
         url: str,
         prefix: str = "whatsapp:identity:",
         fallback_max_entries: int = 100_000,
+        name: str = "Identity store",
     ) -> None:
         import redis.asyncio
 
         self._redis = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._prefix = prefix
+        self._name = name
+        """What the log calls this store when Redis cannot be reached."""
         self._fallback = InMemoryKeyValueStore(max_entries=fallback_max_entries)
 
     def _key(self, key: str) -> bytes:
@@ -126,7 +129,7 @@ class RedisKeyValueStore:
         try:
             value = await self._redis.get(self._key(key))
         except Exception as error:  # redis raises many types; none may lose the message
-            logger.error("Identity store unreachable (%s); using this process's memory.", error)
+            logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
             return await self._fallback.get(key)
         if value is None:
             return await self._fallback.get(key)
@@ -139,7 +142,7 @@ class RedisKeyValueStore:
                 self._key(key), value.encode("utf-8"), ex=max(1, int(ttl_seconds))
             )
         except Exception as error:
-            logger.error("Identity store unreachable (%s); kept in this process only.", error)
+            logger.error("%s unreachable (%s); kept in this process only.", self._name, error)
 
     async def close(self) -> None:
         await self._redis.close()
