@@ -198,11 +198,47 @@ async def test_redis_keys_expire(redis_url: str) -> None:
         await store.close()
 
 
+async def test_many_keys_are_read_and_written_at_once(identities: IdentityStore) -> None:
+    store = identities.store
+    await store.set_many({"a": "1", "b": "2"}, 100)
+    assert await store.get_many(["b", "missing", "a"]) == ["2", None, "1"]
+    assert await store.get_many([]) == []
+    await store.set_many({}, 100)  # nothing to write is not an error
+
+
+async def test_a_returning_person_costs_one_read_and_one_write_round_trip(redis_url: str) -> None:
+    """Their ids and their record are read with one MGET and written in one pipeline, where one
+    command per key took four to six sequential round trips; every key keeps its expiry."""
+    import redis.asyncio
+
+    prefix = "test:round-trips:"
+    store = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await store.resolve(message("text_phone_and_bsuid"))
+        await client.config_resetstat()
+        assert (await store.resolve(message("text_phone_and_bsuid"))).conversation_id == WA_ID
+        calls = {
+            name.removeprefix("cmdstat_"): stats["calls"]
+            for name, stats in (await client.info("commandstats")).items()
+        }
+        assert (calls.get("mget"), calls.get("get")) == (1, None)
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        assert len(keys) == 4  # the phone's, the BSUID's, the parent BSUID's links; the record
+        for key in keys:
+            assert 0 < await client.ttl(key) <= 400 * 24 * 3600
+    finally:
+        await client.close()
+        await store.close()
+
+
 async def test_redis_unreachable_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:
     store = IdentityStore(RedisKeyValueStore(url="redis://127.0.0.1:1/0"))
     try:
         assert (await store.resolve(phone_only())).conversation_id == WA_ID
         assert (await store.resolve(bsuid_only())).conversation_id == WA_ID
+        await store.store.set_many({"k": "v"}, 100)
+        assert await store.store.get_many(["k", "missing"]) == ["v", None]
     finally:
         await store.close()
     assert "Identity store unreachable" in caplog.text

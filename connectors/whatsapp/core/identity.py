@@ -60,6 +60,14 @@ class KeyValueStore(Protocol):
 
     async def set(self, key: str, value: str, ttl_seconds: float) -> None: ...
 
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """The values of `keys`, in order: one round trip where the backend has one (MGET)."""
+        ...
+
+    async def set_many(self, values: Mapping[str, str], ttl_seconds: float) -> None:
+        """Every key of `values` with the same expiry: one round trip (a Redis pipeline)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -89,7 +97,18 @@ class InMemoryKeyValueStore:
         return value
 
     async def set(self, key: str, value: str, ttl_seconds: float) -> None:
-        self._items[key] = (self._clock() + ttl_seconds, value)
+        self._put(key, value, self._clock() + ttl_seconds)
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        return [await self.get(key) for key in keys]
+
+    async def set_many(self, values: Mapping[str, str], ttl_seconds: float) -> None:
+        expiry = self._clock() + ttl_seconds
+        for key, value in values.items():
+            self._put(key, value, expiry)
+
+    def _put(self, key: str, value: str, expiry: float) -> None:
+        self._items[key] = (expiry, value)
         self._items.move_to_end(key)
         while len(self._items) > self._max_entries:
             self._items.popitem(last=False)
@@ -141,6 +160,37 @@ class RedisKeyValueStore:
             await self._redis.set(
                 self._key(key), value.encode("utf-8"), ex=max(1, int(ttl_seconds))
             )
+        except Exception as error:
+            logger.error("%s unreachable (%s); kept in this process only.", self._name, error)
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """`MGET`: the identity of a message in one round trip instead of one per id."""
+        if not keys:
+            return []
+        try:
+            values = await self._redis.mget([self._key(key) for key in keys])
+        except Exception as error:
+            logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
+            return await self._fallback.get_many(keys)
+        found: list[str | None] = []
+        for key, value in zip(keys, values, strict=True):
+            if value is None:
+                found.append(await self._fallback.get(key))
+            else:
+                found.append(bytes(value).decode("utf-8", "replace"))
+        return found
+
+    async def set_many(self, values: Mapping[str, str], ttl_seconds: float) -> None:
+        """One pipeline of `SET key value EX ttl` (not a transaction: each key stands alone)."""
+        if not values:
+            return
+        await self._fallback.set_many(values, ttl_seconds)
+        expiry = max(1, int(ttl_seconds))
+        try:
+            async with self._redis.pipeline(transaction=False) as pipeline:
+                for key, value in values.items():
+                    pipeline.set(self._key(key), value.encode("utf-8"), ex=expiry)
+                await pipeline.execute()
         except Exception as error:
             logger.error("%s unreachable (%s); kept in this process only.", self._name, error)
 
@@ -207,15 +257,15 @@ class IdentityStore:
     # -- inbound -----------------------------------------------------------------------------
 
     async def resolve(self, message: InboundMessage) -> Identity:
-        """The conversation of `message`, remembering its ids, address and time."""
+        """The conversation of `message`, remembering its ids, address and time.
+
+        Two round trips to the store for a known person (`get_many`: the ids and the likely
+        record at once; `set_many`: the links and the record), where one call per key took four
+        to six sequential ones.
+        """
         when = float(message.timestamp) if message.timestamp is not None else self._clock()
         if message.group_id is not None:
-            record = await self._record(message.group_id)
-            record["group"] = True
-            if message.kind is not MessageKind.SYSTEM:
-                record["last"] = max(when, float(record.get("last") or 0))
-            await self._save(message.group_id, record)
-            return Identity(message.group_id, group=True, menu=await self.menu(message.group_id))
+            return await self._resolve_group(message, when)
 
         system = message.system if message.kind is MessageKind.SYSTEM and message.system else {}
         known = _ids(
@@ -225,13 +275,17 @@ class IdentityStore:
             message.parent_user_id,
             system.get("previous_parent_user_id"),
         )
-        conversation_id = None
-        for candidate in known:
-            conversation_id = await self.store.get("id:" + candidate)
-            if conversation_id:
-                break
-        if not conversation_id:
-            conversation_id = message.wa_id or message.user_id or message.sender
+        first_guess = message.wa_id or message.user_id or message.sender
+        # The record is fetched with the ids on the bet that the person's conversation is the id
+        # they were first seen with, which it is unless they changed number or BSUID since.
+        values = await self.store.get_many(
+            [*("id:" + candidate for candidate in known), "conv:" + first_guess]
+        )
+        conversation_id = next((value for value in values[:-1] if value), None) or first_guess
+        if conversation_id == first_guess:
+            record = _record_from(values[-1])
+        else:
+            record = await self._record(conversation_id)
         new_phone = system.get("wa_id") if system.get("type") == "user_changed_number" else None
         new_user_id = system.get("user_id")
         new_parent = system.get("parent_user_id")
@@ -242,10 +296,6 @@ class IdentityStore:
             new_user_id,
             new_parent,
         )
-        for identifier in linked:
-            await self.store.set("id:" + identifier, conversation_id, self._ttl)
-
-        record = await self._record(conversation_id)
         phone = new_phone if isinstance(new_phone, str) and new_phone else message.wa_id
         user_id = new_user_id if isinstance(new_user_id, str) and new_user_id else message.user_id
         if phone:
@@ -255,8 +305,22 @@ class IdentityStore:
         if message.kind is not MessageKind.SYSTEM:
             record["withheld"] = message.wa_id is None and message.user_id is not None
             record["last"] = max(when, float(record.get("last") or 0))
-        await self._save(conversation_id, record)
+        writes = {"id:" + identifier: conversation_id for identifier in linked}
+        writes["conv:" + conversation_id] = json.dumps(record)
+        await self.store.set_many(writes, self._ttl)
         return Identity(conversation_id)
+
+    async def _resolve_group(self, message: InboundMessage, when: float) -> Identity:
+        """A group is its own conversation: its record (a group, its window) and its last menu."""
+        assert message.group_id is not None
+        group_id = message.group_id
+        raw_record, raw_menu = await self.store.get_many(["conv:" + group_id, "menu:" + group_id])
+        record = _record_from(raw_record)
+        record["group"] = True
+        if message.kind is not MessageKind.SYSTEM:
+            record["last"] = max(when, float(record.get("last") or 0))
+        await self._save(group_id, record)
+        return Identity(group_id, group=True, menu=_menu_from(raw_menu))
 
     # -- outbound ----------------------------------------------------------------------------
 
@@ -281,11 +345,7 @@ class IdentityStore:
         )
 
     async def menu(self, conversation_id: str) -> tuple[str, ...]:
-        raw = await self.store.get("menu:" + conversation_id)
-        value = _json(raw)
-        if not isinstance(value, list):
-            return ()
-        return tuple(item for item in value if isinstance(item, str))
+        return _menu_from(await self.store.get("menu:" + conversation_id))
 
     async def remember_sent(
         self,
@@ -323,11 +383,22 @@ class IdentityStore:
     # -- records -----------------------------------------------------------------------------
 
     async def _record(self, conversation_id: str) -> dict[str, Any]:
-        value = _json(await self.store.get("conv:" + conversation_id))
-        return dict(value) if isinstance(value, Mapping) else {}
+        return _record_from(await self.store.get("conv:" + conversation_id))
 
     async def _save(self, conversation_id: str, record: Mapping[str, Any]) -> None:
         await self.store.set("conv:" + conversation_id, json.dumps(dict(record)), self._ttl)
+
+
+def _record_from(raw: str | None) -> dict[str, Any]:
+    value = _json(raw)
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _menu_from(raw: str | None) -> tuple[str, ...]:
+    value = _json(raw)
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, str))
 
 
 def _ids(*values: object) -> list[str]:
