@@ -41,7 +41,7 @@ from typing import Any, Literal, Protocol
 
 from connectors.whatsapp.core.errors import GraphAPIError, WhatsAppError
 from connectors.whatsapp.core.events import BusinessNumber, ErrorDetail, StatusUpdate
-from connectors.whatsapp.core.redis_client import LoopBoundRedis
+from connectors.whatsapp.core.redis_client import LoopBoundRedis, run_script
 
 logger = logging.getLogger(__name__)
 
@@ -397,17 +397,11 @@ class RedisOutbox(_Retrying):
         parcel = self._parcel(phone_number_id, recipient, body, error)
         due = int((time.time() + self.first_delay(error)) * 1000)
         try:
-            kept = await self.redis.eval(
+            kept = await run_script(
+                self.redis,
                 _PUT,
-                4,
-                self._list(recipient),
-                self._due,
-                self._count,
-                f"{self.prefix}parcel:{parcel.id}",
-                parcel.to_json(),
-                due,
-                self.max_parcels,
-                recipient,
+                [self._list(recipient), self._due, self._count, f"{self.prefix}parcel:{parcel.id}"],
+                [parcel.to_json(), due, self.max_parcels, recipient],
             )
         except Exception as failure:
             logger.error("Outbox: Redis did not keep the answer to %s: %s", recipient, failure)
@@ -461,16 +455,22 @@ class RedisOutbox(_Retrying):
                     now_ms = int(time.time() * 1000)
                     if outcome == "retry":
                         next_ms = now_ms + int(delay * 1000)
-                        await self.redis.eval(
-                            _RETRY, 2, key, self._due, head, parcel.to_json(), next_ms, recipient
+                        await run_script(
+                            self.redis,
+                            _RETRY,
+                            [key, self._due],
+                            [head, parcel.to_json(), next_ms, recipient],
                         )
                         return
-                    await self.redis.eval(
-                        _DONE, 3, key, self._due, self._count, head, recipient, now_ms
+                    await run_script(
+                        self.redis,
+                        _DONE,
+                        [key, self._due, self._count],
+                        [head, recipient, now_ms],
                     )
             finally:
                 with contextlib.suppress(Exception):
-                    await self.redis.eval(_RELEASE, 1, lease, self.token)
+                    await run_script(self.redis, _RELEASE, [lease], [self.token])
         except asyncio.CancelledError:
             raise
         except Exception:

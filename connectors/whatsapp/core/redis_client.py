@@ -7,12 +7,15 @@ several `asyncio.run` in turn: each loop gets a client of its own, made on first
 
 import asyncio
 import contextlib
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 RECONNECT: dict[str, Any] = {
     "retry": Retry(NoBackoff(), 1),
@@ -57,3 +60,20 @@ class LoopBoundRedis:
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.close()
+
+
+_SHAS: dict[str, str] = {}
+"""SHA-1 of each Lua script run so far: Redis's script cache key, for EVALSHA."""
+
+
+async def run_script(client: Any, lua: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """Run `lua` by its hash (EVALSHA), sending the script itself only when Redis does not know it
+    yet (first use, or after a restart or SCRIPT FLUSH): the queue's and the outbox's scripts are
+    then not sent whole with every call."""
+    digest = _SHAS.get(lua)
+    if digest is None:
+        digest = _SHAS[lua] = hashlib.sha1(lua.encode()).hexdigest()
+    try:
+        return await client.evalsha(digest, len(keys), *keys, *args)
+    except NoScriptError:
+        return await client.eval(lua, len(keys), *keys, *args)

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import socket
@@ -60,13 +59,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from connectors.whatsapp.core.dedup import MESSAGE_KEY, REDIS_PREFIX
 from connectors.whatsapp.core.events import InboundMessage
 from connectors.whatsapp.core.queue import Handler, QueueFull, QueueUnavailable, conversation_key
 from connectors.whatsapp.core.queue.records import UnreadableRecord, decode_message, encode_message
-from connectors.whatsapp.core.redis_client import LoopBoundRedis
+from connectors.whatsapp.core.redis_client import LoopBoundRedis, run_script
 
 logger = logging.getLogger(__name__)
 
@@ -209,10 +208,6 @@ redis.call('XDEL', KEYS[1], ARGV[1])
 return id
 """
 """KEYS: dead, stream. ARGV: dead-letter id, order prefix. The new entry's id, or nil."""
-
-
-_SHAS: dict[str, str] = {}
-"""SHA-1 of each script, for EVALSHA (Redis's script cache key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,14 +572,7 @@ class RedisStreamIntake:
             )
 
     async def _script(self, lua: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run a script by its hash (EVALSHA), loading it on first use (or after a restart)."""
-        digest = _SHAS.get(lua)
-        if digest is None:
-            digest = _SHAS[lua] = hashlib.sha1(lua.encode()).hexdigest()
-        try:
-            return await self.redis.evalsha(digest, len(keys), *keys, *args)
-        except NoScriptError:
-            return await self.redis.eval(lua, len(keys), *keys, *args)
+        return await run_script(self.redis, lua, keys, args)
 
     async def _work(self, conversation: str) -> None:
         """Run the conversation's turns while this instance holds its lease."""
