@@ -1,6 +1,9 @@
-"""Loading user code named in a setting ("package.module:attribute"), with errors that name it."""
+"""User code named in a setting ("package.module:attribute"): importing it, with errors that name
+the setting, and calling it, whether it is a function or a coroutine function."""
 
 import importlib
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from connectors.whatsapp.core.config import ConfigError
@@ -26,3 +29,11 @@ def import_object(path: str, setting: str) -> Any:
     except (ImportError, AttributeError) as error:
         raise ConfigError(f"'{setting}' {path!r} cannot be imported: {error}") from None
     return found
+
+
+async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    """Call a hook that may be a plain function or a coroutine function; its (awaited) result."""
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result

@@ -16,7 +16,6 @@ and is retried for minutes, in order per recipient, without holding the bot's tu
 """
 
 import hashlib
-import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from connectors.whatsapp.core.client import GraphClient, SendResult
 from connectors.whatsapp.core.errors import ReEngagementError, WhatsAppError
 from connectors.whatsapp.core.events import StatusUpdate
 from connectors.whatsapp.core.identity import IdentityStore, KeyValueStore
+from connectors.whatsapp.core.importing import call_hook
 from connectors.whatsapp.core.outbox import Outbox
 from connectors.whatsapp.core.pacing import Pacer
 from connectors.whatsapp.core.rendering import (
@@ -384,9 +384,7 @@ class Outbound:
         if self.status_hook is None:
             return
         try:
-            result = self.status_hook(status)
-            if inspect.isawaitable(result):
-                await result
+            await call_hook(self.status_hook, status)
         except Exception:
             logger.exception("The status hook failed.")
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from typing import Any, Literal, Protocol
 
 from connectors.whatsapp.core.errors import GraphAPIError, WhatsAppError
 from connectors.whatsapp.core.events import BusinessNumber, ErrorDetail, StatusUpdate
+from connectors.whatsapp.core.importing import call_hook
 from connectors.whatsapp.core.redis_client import LoopBoundRedis, run_script
 
 logger = logging.getLogger(__name__)
@@ -225,9 +225,7 @@ class _Retrying:
         if self._gone is None:
             return
         try:
-            result = self._gone(parcel, reason)
-            if inspect.isawaitable(result):
-                await result
+            await call_hook(self._gone, parcel, reason)
         except Exception:
             logger.exception("The status hook failed on a lost answer.")
 

@@ -12,7 +12,6 @@ be taken, so that the endpoint answers 503 instead of a 200 that would lose them
 """
 
 import asyncio
-import inspect
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from connectors.whatsapp.core.events import (
     UserPreference,
     WebhookErrors,
 )
+from connectors.whatsapp.core.importing import call_hook
 from connectors.whatsapp.core.inbound import DEFAULT_INTENTS, BotInput, to_bot_input
 from connectors.whatsapp.core.ordering import SenderQueues
 from connectors.whatsapp.core.queue import Intake, QueueFull, unique_messages
@@ -194,9 +194,7 @@ class InboundPipeline:
 
     async def _offer(self, event: StatusUpdate | UserPreference | PlatformEvent) -> None:
         assert self._event_hook is not None
-        result = self._event_hook(event)
-        if inspect.isawaitable(result):
-            await result
+        await call_hook(self._event_hook, event)
 
     async def drain(self, timeout: float) -> bool:
         """Stop accepting, finish what was accepted (on shutdown). True if all finished in time."""
@@ -273,9 +271,7 @@ class InboundPipeline:
         )
         if self._status_hook is None:
             return
-        result = self._status_hook(status)
-        if inspect.isawaitable(result):
-            await result
+        await call_hook(self._status_hook, status)
 
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         async def guarded() -> None:

@@ -18,7 +18,6 @@ After `os.fork()` (a pre-forking server with the app loaded in the parent), the 
 not copied: a service first used in the child starts its own loop and endpoint there.
 """
 
-import inspect
 import logging
 import os
 import threading
@@ -37,6 +36,7 @@ from connectors.whatsapp.core.endpoint import (
     make_dedup_store,
     make_graph_client,
 )
+from connectors.whatsapp.core.importing import call_hook
 from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.processing import StatusHook
 from connectors.whatsapp.core.webhook import (
@@ -286,6 +286,4 @@ class WebhookService:
     async def _close_backend(self) -> None:
         close = getattr(self.backend, "close", None)
         if callable(close):
-            result = close()
-            if inspect.isawaitable(result):
-                await result
+            await call_hook(close)
