@@ -90,13 +90,6 @@ async def test_concurrent_senders_share_one_rate() -> None:
         assert sum(1 for t in sent if first <= t < first + 1.0) <= 200 + burst
 
 
-def test_one_shared_pacer_per_process_and_settings() -> None:
-    assert LocalPacer.shared(80, pair_interval=6, pair_burst=45) is LocalPacer.shared(
-        80, pair_interval=6, pair_burst=45
-    )
-    assert LocalPacer.shared(81) is not LocalPacer.shared(80)
-
-
 def test_the_endpoint_uses_redis_when_instances_share_it() -> None:
     base = {"access_token": "t", "phone_number_id": "1", "verify_token": "v", "app_secret": "s"}
     assert isinstance(make_pacer(WhatsAppConfig.from_mapping(base)), LocalPacer)

@@ -8,6 +8,7 @@ from connectors.whatsapp.core.events import InboundMessage, StatusUpdate
 from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.parsing import parse_webhook
 from connectors.whatsapp.core.processing import InboundPipeline
+from connectors.whatsapp.core.queue import QueueFull
 from tests.support.webhooks import envelope, text_message, user_message
 
 
@@ -45,7 +46,7 @@ async def test_a_redelivered_message_reaches_the_bot_once() -> None:
     inbound = pipeline(recorder)
     payload, wamid = text_message("5511900000001", "oi")
     for _ in range(3):
-        inbound.accept(parse_webhook(payload))
+        await inbound.admit(parse_webhook(payload))
     await inbound.join()
     assert [b.message_id for b in recorder.delivered] == [wamid]
     assert recorder.acknowledged == [wamid]
@@ -58,7 +59,7 @@ async def test_messages_of_one_sender_reach_the_bot_in_arrival_order() -> None:
     inbound = pipeline(recorder)
     texts = [f"mensagem {i}" for i in range(8)]
     for text in texts:
-        inbound.accept(parse_webhook(text_message("5511900000002", text)[0]))
+        await inbound.admit(parse_webhook(text_message("5511900000002", text)[0]))
     await inbound.join()
     assert [b.text for b in recorder.delivered] == texts
 
@@ -75,8 +76,8 @@ async def test_statuses_never_reach_the_bot_and_failures_reach_the_hook_once() -
     }
     delivered = {**failed, "id": "wamid.OUT2", "status": "delivered", "errors": []}
     payload = envelope(statuses=[failed, delivered])
-    inbound.accept(parse_webhook(payload))
-    inbound.accept(parse_webhook(payload))  # redelivered
+    await inbound.admit(parse_webhook(payload))
+    await inbound.admit(parse_webhook(payload))  # redelivered
     await inbound.join()
     assert recorder.delivered == []
     assert [s.message_id for s in recorder.statuses] == ["wamid.OUT1"]
@@ -101,7 +102,7 @@ async def test_async_status_hook_is_awaited() -> None:
         "recipient_id": "1",
         "errors": [{"code": 131026}],
     }
-    inbound.accept(parse_webhook(envelope(statuses=[status])))
+    await inbound.admit(parse_webhook(envelope(statuses=[status])))
     await inbound.join()
     assert seen == ["wamid.F"]
 
@@ -110,7 +111,7 @@ async def test_messages_not_for_the_bot_are_read_without_typing_and_not_delivere
     recorder = Recorder()
     inbound = pipeline(recorder)
     payload, wamid = user_message("5511900000004", "reaction", {"message_id": "x", "emoji": "❤"})
-    inbound.accept(parse_webhook(payload))
+    await inbound.admit(parse_webhook(payload))
     await inbound.join()
     assert recorder.delivered == []
     assert recorder.acknowledged == [wamid]
@@ -131,7 +132,7 @@ async def test_a_failing_bot_does_not_stop_the_next_message(
         dedup=InMemoryDedupStore(ttl_seconds=9, max_entries=9), deliver=deliver
     )
     for text in ("quebra", "depois"):
-        inbound.accept(parse_webhook(text_message("5511900000005", text)[0]))
+        await inbound.admit(parse_webhook(text_message("5511900000005", text)[0]))
     await inbound.join()
     assert delivered == ["depois"]
     assert "agent exploded" in caplog.text
@@ -141,11 +142,12 @@ async def test_drain_finishes_accepted_messages() -> None:
     recorder = Recorder(delay=0.05)
     inbound = pipeline(recorder)
     for i in range(3):
-        inbound.accept(parse_webhook(text_message(f"55119000001{i}", "oi")[0]))
+        await inbound.admit(parse_webhook(text_message(f"55119000001{i}", "oi")[0]))
     assert await inbound.drain(timeout=5)
     assert len(recorder.delivered) == 3
     before: Any = inbound.counters["accepted"]
-    assert inbound.accept(parse_webhook(text_message("5511900000020", "tarde")[0])) == 0
+    with pytest.raises(QueueFull):  # the endpoint answers 503: Meta redelivers it elsewhere
+        await inbound.admit(parse_webhook(text_message("5511900000020", "tarde")[0]))
     assert inbound.counters["accepted"] == before
 
 
@@ -165,7 +167,7 @@ async def test_the_read_receipt_goes_out_before_the_bot_answers() -> None:
         deliver=deliver,
         acknowledge=acknowledge,
     )
-    inbound.accept(parse_webhook(text_message("5511900000030", "oi")[0]))
+    await inbound.admit(parse_webhook(text_message("5511900000030", "oi")[0]))
     await inbound.join()
     assert order == ["receipt", "answer"]
 
@@ -192,7 +194,7 @@ async def test_a_slow_read_receipt_does_not_hold_the_answer_back() -> None:
         acknowledge=acknowledge,
         acknowledge_wait=0.05,
     )
-    inbound.accept(parse_webhook(text_message("5511900000031", "oi")[0]))
+    await inbound.admit(parse_webhook(text_message("5511900000031", "oi")[0]))
     await inbound.join()
     # Abandoned before the answer: a late "typing..." would show after it.
     assert order == ["receipt abandoned", "answer"]

@@ -24,10 +24,10 @@ reserves that slot, then sleeps until then. The recipient's slot comes first; on
 reached is the number's slot reserved (a slot reserved far ahead would hold the number's budget
 for everyone else meanwhile). Senders are served in the order they asked, nothing
 polls, and a process with many coroutines keeps one bucket per business number: the endpoint's
-`Outbound` is the one every sender of the process goes through (`LocalPacer.shared()` gives one
-pacer to several senders built separately). With several instances (`queue: redis`, or
-`dedup: redis`) the buckets live in Redis (`RedisPacer`: one Lua script, Redis's own clock), so
-the rate holds for the sum of the instances.
+`Outbound` is the one every sender of the process goes through (the Rasa channel's answers and
+its proactive output channel, the sync service's answers, the outbox's retries). With several
+instances (`queue: redis`, or `dedup: redis`) the buckets live in Redis (`RedisPacer`: one Lua
+script, Redis's own clock), so the rate holds for the sum of the instances.
 
 Both buckets keep a margin under Meta's own, for the jitter between our clock and Meta's (a
 request that takes longer than the next one, such as the first on a new connection, makes two
@@ -41,7 +41,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +96,7 @@ class Gcra:
 
 
 class LocalPacer:
-    """Buckets in this process, for every sender given this pacer (`shared()`: one per settings)."""
-
-    _shared: ClassVar[dict[tuple[float, float, int], "LocalPacer"]] = {}
-    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+    """Buckets in this process, for every sender given this pacer."""
 
     def __init__(
         self,
@@ -120,24 +117,6 @@ class LocalPacer:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()  # the Flask adapter's loop and a caller's may both send
-
-    @classmethod
-    def shared(
-        cls,
-        max_messages_per_second: float = DEFAULT_MAX_MESSAGES_PER_SECOND,
-        *,
-        pair_interval: float = DEFAULT_PAIR_INTERVAL_SECONDS,
-        pair_burst: int = DEFAULT_PAIR_BURST,
-    ) -> "LocalPacer":
-        """The process's pacer for these settings: one bucket per business number for all."""
-        key = (max_messages_per_second, pair_interval, pair_burst)
-        with cls._shared_lock:
-            pacer = cls._shared.get(key)
-            if pacer is None:
-                pacer = cls._shared[key] = cls(
-                    max_messages_per_second, pair_interval=pair_interval, pair_burst=pair_burst
-                )
-            return pacer
 
     def reserve_pair(self, phone_number_id: str, recipient: str) -> float:
         """Reserve the recipient's next slot; the seconds until it."""

@@ -108,31 +108,6 @@ class InboundPipeline:
         """False once `drain` began: new webhooks must then be refused (503), not dropped."""
         return self._accepting
 
-    def accept(self, events: Iterable[Event]) -> int:
-        """Queue the events (memory intake); call on the event loop. Returns the messages queued.
-
-        The endpoint uses `admit`, which also works with a Redis intake and raises instead of
-        logging when the messages cannot be taken.
-        """
-        events = list(events)
-        messages, repeats = self._unique(events)
-        queued = 0
-        if messages:
-            if not isinstance(self.intake, MemoryIntake):
-                raise TypeError("accept() needs a memory intake; await admit() instead")
-            try:
-                queued = self.intake.submit_now(messages) if self._accepting else 0
-            except QueueFull as error:
-                logger.error("%d message(s) refused: %s", len(messages), error)
-            if queued < len(messages):
-                for message in messages[queued:]:
-                    logger.error("Message %s from %s refused.", message.id, message.sender)
-            self.counters["accepted"] += queued
-            if queued:
-                self.counters["duplicates"] += repeats
-        self._handle_others(events)
-        return queued
-
     async def admit(self, events: Iterable[Event]) -> int:
         """Hand the webhook's messages to the intake, handle its other events; messages taken.
 

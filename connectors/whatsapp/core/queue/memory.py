@@ -52,10 +52,11 @@ class MemoryIntake:
     async def start(self) -> None:
         return None
 
-    def submit_now(self, messages: Sequence[InboundMessage]) -> int:
-        """`submit` without awaiting (the pipeline's synchronous `accept`).
+    async def submit(self, messages: Sequence[InboundMessage]) -> int:
+        """Queue the messages behind their conversations' others; how many (0 once draining).
 
-        Returns how many were queued: 0 once draining (the caller logs the refusal).
+        Raises:
+            QueueFull: `max_pending` messages wait already; none of these was queued.
         """
         if self.pending >= self.max_pending:
             self.counters["refused_full"] += 1
@@ -65,9 +66,6 @@ class MemoryIntake:
             if self.queues.submit(conversation_key(message), self._job(message)):
                 queued += 1
         return queued
-
-    async def submit(self, messages: Sequence[InboundMessage]) -> int:
-        return self.submit_now(messages)
 
     async def drain(self, timeout: float) -> bool:
         return True if self._queues is None else await self._queues.drain(timeout)
