@@ -1,6 +1,7 @@
 """The 2026 platform through a whole WebhookEndpoint: signed webhooks in, a real Graph API server
 on 127.0.0.1 out. Identities, groups, the 24-hour window and its template, hooks, bad input."""
 
+import asyncio
 import copy
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from connectors.whatsapp.core.signature import sign
 from connectors.whatsapp.core.webhook import WebhookRequest
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.core.fixtures import load_fixture
-from tests.support.graph_server import GraphServer, meta_error
+from tests.support.graph_server import GraphServer, meta_error, ok
 from tests.support.webhooks import encode, envelope, new_wamid
 
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.02, max_total_seconds=1)
@@ -317,6 +318,70 @@ async def test_a_later_failed_status_with_131047_gets_the_template_once(
     assert template["template"]["components"][0]["parameters"][0]["text"] == "Chegou seu pedido"
     assert reply["type"] == "text"
     assert len(bot.statuses) == 1  # the hook still hears of the failure
+
+
+class Outage:
+    """Meta's /messages answering 503 to text messages while `down` is set."""
+
+    def __init__(self, graph: GraphServer) -> None:
+        self.down = True
+        graph.script(self.refuses, [meta_error(2, 503)] * 1000)
+
+    def refuses(self, request: Any) -> bool:
+        return self.down and is_send(request) and request.json.get("type") == "text"
+
+
+async def until(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_answer_that_waited_in_the_outbox_past_the_window_goes_as_the_template(
+    graph: GraphServer,
+) -> None:
+    bot = await make_bot(graph, reengagement_template=TEMPLATE, outbox_retry_seconds=60)
+    try:
+        outage = Outage(graph)
+        await post(bot, person_message("oi"))
+        assert bot.endpoint.outbound.counters["answers_queued"] == 1
+        # Meta is back, but the window closed while the answer waited: 131047 on the retry.
+        graph.script(lambda r: is_send(r) and r.json.get("type") == "text", [meta_error(131047)])
+        outage.down = False
+        await until(lambda: bot.endpoint.outbound.counters["templates_sent"] == 1)
+        template = graph.sent_messages[-1]
+        assert template["type"] == "template" and template["to"] == WA_ID
+        assert template["template"]["components"][0]["parameters"][0]["text"] == "Olá!"
+        assert bot.statuses == []  # answered, not lost
+    finally:
+        await bot.endpoint.close()
+
+
+async def test_a_later_131047_for_an_answer_the_outbox_sent_gets_the_template(
+    graph: GraphServer,
+) -> None:
+    bot = await make_bot(graph, reengagement_template=TEMPLATE, outbox_retry_seconds=60)
+    try:
+        outage = Outage(graph)
+        bot.answer = {"text": "Chegou seu pedido"}
+        await post(bot, person_message("oi"))
+        accepted = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": WA_ID, "wa_id": WA_ID}],
+            "messages": [{"id": "wamid.SENT-FROM-THE-OUTBOX"}],
+        }
+        graph.script(is_send, [ok(accepted)])
+        outage.down = False
+        await until(lambda: bot.endpoint.outbox.counters["outbox_sent"] == 1)
+        await post(bot, failed_status("wamid.SENT-FROM-THE-OUTBOX"))
+        template = graph.sent_messages[-1]
+        assert template["type"] == "template" and template["to"] == WA_ID
+        assert template["template"]["components"][0]["parameters"][0]["text"] == (
+            "Chegou seu pedido"
+        )
+    finally:
+        await bot.endpoint.close()
 
 
 async def test_another_failure_or_an_unknown_message_id_sends_no_template(

@@ -290,7 +290,7 @@ class WebhookEndpoint:
             answered_ttl_seconds=config.dedup_ttl_seconds,
         )
         if self.outbox is not None:
-            self.outbox.bind(self.outbound.send_paced, self._answer_lost)
+            self.outbox.bind(self.outbound.send_waiting, self._answer_lost)
         try:  # already checked by from_mapping; a config built directly is checked here
             self._inbound = config.inbound_options()
         except ValueError as error:

@@ -192,15 +192,46 @@ class Outbound:
             results.append(result)
             if log is not None and result is not None:
                 await log.set(sent_key, result.message_id, self._answered_ttl)
-            store = None if address.group or body.get("type") == "template" else self.identities
-            if result is not None and store is not None:
-                await store.remember_sent(
-                    result.message_id,
-                    conversation_id,
-                    sender,
-                    {"text": _message_text(message) or _body_text(body)},
-                )
+            if result is not None and not address.group:
+                text = _message_text(message) or _body_text(body)
+                await self._remember_sent(result, conversation_id, sender, body, text)
         return results
+
+    async def send_waiting(
+        self, phone_number_id: str, conversation_id: str, body: Mapping[str, Any]
+    ) -> SendResult | None:
+        """The outbox's send of an answer that waited: paced and remembered like any, and a
+        131047 refusal (the 24-hour window closed while it waited) answered with the template
+        as a fresh send's would be. None when the template (or the status hook) took its place.
+
+        Raises the Graph client's other errors, for the outbox to retry or give up.
+        """
+        try:
+            result = await self.send_paced(phone_number_id, conversation_id, body)
+        except ReEngagementError as error:
+            await self._refused_outside_window(phone_number_id, conversation_id, body, error)
+            return None
+        if body.get("recipient_type") != "group":
+            await self._remember_sent(
+                result, conversation_id, phone_number_id, body, _body_text(body)
+            )
+        return result
+
+    async def _remember_sent(
+        self,
+        result: SendResult,
+        conversation_id: str,
+        phone_number_id: str,
+        body: Mapping[str, Any],
+        text: str,
+    ) -> None:
+        """Keep a free-form message's id: a later `failed` status with 131047 gets the template
+        (`on_failed_status`). Templates are not kept: one is never answered with another."""
+        if self.identities is None or body.get("type") == "template":
+            return
+        await self.identities.remember_sent(
+            result.message_id, conversation_id, phone_number_id, {"text": text}
+        )
 
     async def on_failed_status(self, status: StatusUpdate) -> None:
         """A `failed` status: a free-form message refused with 131047 gets the template, once.

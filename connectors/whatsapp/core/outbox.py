@@ -46,7 +46,8 @@ from connectors.whatsapp.core.redis_client import LoopBoundRedis, run_script
 logger = logging.getLogger(__name__)
 
 Send = Callable[[str, str, Mapping[str, Any]], Awaitable[Any]]
-"""Sends one body from a business number to a recipient (paced, then `send_message`)."""
+"""Sends one body from a business number to a recipient (`Outbound.send_waiting`); None when
+something else took its place (the re-engagement template after a 131047)."""
 Gone = Callable[["Parcel", str], Any]
 """Told of an answer given up (expired, permanent error, shutdown), with the reason."""
 
@@ -178,7 +179,7 @@ class _Retrying:
             return "gone", parcel, 0.0
         attempt = replace(parcel, attempts=parcel.attempts + 1)
         try:
-            await self._send(parcel.phone_number_id, parcel.recipient, parcel.body)
+            result = await self._send(parcel.phone_number_id, parcel.recipient, parcel.body)
         except WhatsAppError as error:
             attempt = replace(
                 attempt,
@@ -206,8 +207,9 @@ class _Retrying:
             return "retry", attempt, delay
         self.counters["outbox_sent"] += 1
         logger.info(
-            "Outbox: answer to %s sent after %.1f s.",
+            "Outbox: answer to %s %s after %.1f s.",
             parcel.recipient,
+            "sent" if result is not None else "dealt with (logged above)",
             time.time() - parcel.queued_at,
         )
         return "sent", attempt, 0.0
