@@ -206,9 +206,12 @@ async def test_many_keys_are_read_and_written_at_once(identities: IdentityStore)
     await store.set_many({}, 100)  # nothing to write is not an error
 
 
-async def test_a_returning_person_costs_one_read_and_one_write_round_trip(redis_url: str) -> None:
-    """Their ids and their record are read with one MGET and written in one pipeline, where one
-    command per key took four to six sequential round trips; every key keeps its expiry."""
+async def test_a_returning_person_is_read_with_one_mget_and_every_key_expires(
+    redis_url: str,
+) -> None:
+    """Their ids and their likely record are read with one MGET, where a GET per key took up to
+    five sequential round trips (the writes go in one pipeline, which Redis's counters cannot
+    tell from separate SETs); every key keeps its expiry."""
     import redis.asyncio
 
     prefix = "test:round-trips:"
@@ -230,6 +233,92 @@ async def test_a_returning_person_costs_one_read_and_one_write_round_trip(redis_
     finally:
         await client.close()
         await store.close()
+
+
+async def test_many_keys_are_read_from_and_written_to_redis_itself(redis_url: str) -> None:
+    import redis.asyncio
+
+    store = RedisKeyValueStore(url=redis_url, prefix="test:raw:")
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await client.set("test:raw:theirs", "written by another instance")
+        assert await store.get_many(["theirs", "nobody"]) == ["written by another instance", None]
+        await store.set_many({"ours": "v\ud800"}, 100)  # a lone surrogate, as JSON allows
+        assert await client.get("test:raw:ours") == "v\ud800".encode("utf-8", "surrogatepass")
+        assert 0 < await client.ttl("test:raw:ours") <= 100
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def test_ids_with_lone_surrogates_reach_the_other_instances(redis_url: str) -> None:
+    prefix = "test:surrogates:"
+    first = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
+    second = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
+    odd = bsuid_only(from_user_id="BR.\ud800123")
+    try:
+        conversation = (await first.resolve(odd)).conversation_id
+        assert (await second.recipient(conversation)).user_id == "BR.\ud800123"
+        assert (await second.resolve(odd)).conversation_id == conversation
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_connection_redis_closed_does_not_split_a_person(redis_url: str) -> None:
+    """Redis restarted, or closed an idle connection: the next read on it fails once. Read with
+    the same connection's writes going through, a lost read would link the person's ids to a
+    new conversation on every instance; the command is tried again instead."""
+    import redis.asyncio
+
+    prefix = "test:stale:"
+    first = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
+    second = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
+    observer = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await second.recipient("warm-up")  # the second instance has a pooled connection
+        assert (await first.resolve(bsuid_only())).conversation_id == BSUID
+        for client in await observer.client_list():
+            if client["cmd"] == "get":  # the second instance's idle connection
+                await observer.client_kill_filter(_id=client["id"])
+        assert (await second.resolve(message("text_phone_and_bsuid"))).conversation_id == BSUID
+        assert (await first.resolve(phone_only())).conversation_id == BSUID
+    finally:
+        await observer.close()
+        await first.close()
+        await second.close()
+
+
+async def test_after_a_failed_read_the_keys_are_not_overwritten_in_redis(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An instance that could not read a person's ids (here Redis refuses it reads: an ACL
+    without GET) resolves from its own memory, and must not write that lesser knowledge over
+    what the other instances wrote."""
+    import redis.asyncio
+
+    prefix = "test:doubt:"
+    observer = redis.asyncio.Redis.from_url(redis_url)
+    await observer.acl_setuser(
+        "writer", enabled=True, nopass=True, keys=["*"], commands=["+set", "+ping", "+client"]
+    )
+    writer_url = redis_url.replace("redis://", "redis://writer:@")
+    first = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
+    blind = IdentityStore(RedisKeyValueStore(url=writer_url, prefix=prefix), clock=lambda: NOW)
+    try:
+        assert (await first.resolve(bsuid_only())).conversation_id == BSUID
+        links = {key: await observer.get(key) for key in await observer.keys(prefix + "id:*")}
+        # Its read refused, the blind instance takes the person as new (its memory knows no
+        # better) but keeps that to itself.
+        assert (await blind.resolve(message("text_phone_and_bsuid"))).conversation_id == WA_ID
+        assert {key: await observer.get(key) for key in links} == links
+        assert await observer.get(prefix + "id:" + WA_ID) is None
+        assert "kept in this process only" in caplog.text
+    finally:
+        await observer.acl_deluser("writer")
+        await observer.close()
+        await first.close()
+        await blind.close()
 
 
 async def test_redis_unreachable_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:

@@ -51,6 +51,8 @@ each). Longer than a year, so a yearly customer keeps their conversation."""
 SENT_TTL_SECONDS = 2 * 24 * 3600
 """Sent message ids are kept this long: Meta's `failed` status comes within minutes to hours."""
 MENU_TTL_SECONDS = 7 * 24 * 3600
+DOUBT_SECONDS = 30.0
+"""How long a key whose read from Redis failed is written to this process's memory only."""
 
 
 class KeyValueStore(Protocol):
@@ -120,9 +122,13 @@ class InMemoryKeyValueStore:
 class RedisKeyValueStore:
     """Keys in Redis (`SET key value EX ttl`), shared by every instance.
 
-    Keys are encoded with `surrogatepass`, so an id holding a lone surrogate (JSON allows one)
-    cannot make the encoding raise. When Redis cannot be reached the error is logged and this
-    process's memory stands in, so a message is never lost for want of its identity.
+    Keys and values are encoded with `surrogatepass`, so an id holding a lone surrogate (JSON
+    allows one) cannot make the encoding raise, and reads back unchanged. A command that meets a
+    dropped connection (Redis restarted, or it closed an idle one) or a timeout is tried once
+    more: a person's ids are read in one `MGET`, and a read lost to a stale connection while the
+    writes after it go through would link their ids to a new conversation. When Redis cannot be
+    reached the error is logged and this process's memory stands in, so a message is never lost
+    for want of its identity.
     """
 
     def __init__(
@@ -134,12 +140,24 @@ class RedisKeyValueStore:
         name: str = "Identity store",
     ) -> None:
         import redis.asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        self._redis = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis = redis.asyncio.Redis.from_url(
+            url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 1),  # every command here may run twice: GET, MGET, SET EX
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
         self._prefix = prefix
         self._name = name
         """What the log calls this store when Redis cannot be reached."""
         self._fallback = InMemoryKeyValueStore(max_entries=fallback_max_entries)
+        self._doubted: dict[str, float] = {}
+        """Keys whose last read from Redis failed, until when they are not written there."""
 
     def _key(self, key: str) -> bytes:
         return (self._prefix + key).encode("utf-8", "surrogatepass")
@@ -148,20 +166,15 @@ class RedisKeyValueStore:
         try:
             value = await self._redis.get(self._key(key))
         except Exception as error:  # redis raises many types; none may lose the message
-            logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
+            self._read_failed([key], error)
             return await self._fallback.get(key)
+        self._doubted.pop(key, None)
         if value is None:
             return await self._fallback.get(key)
-        return bytes(value).decode("utf-8", "replace")
+        return _decode(value)
 
     async def set(self, key: str, value: str, ttl_seconds: float) -> None:
-        await self._fallback.set(key, value, ttl_seconds)
-        try:
-            await self._redis.set(
-                self._key(key), value.encode("utf-8"), ex=max(1, int(ttl_seconds))
-            )
-        except Exception as error:
-            logger.error("%s unreachable (%s); kept in this process only.", self._name, error)
+        await self.set_many({key: value}, ttl_seconds)
 
     async def get_many(self, keys: Sequence[str]) -> list[str | None]:
         """`MGET`: the identity of a message in one round trip instead of one per id."""
@@ -170,29 +183,51 @@ class RedisKeyValueStore:
         try:
             values = await self._redis.mget([self._key(key) for key in keys])
         except Exception as error:
-            logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
+            self._read_failed(keys, error)
             return await self._fallback.get_many(keys)
         found: list[str | None] = []
         for key, value in zip(keys, values, strict=True):
-            if value is None:
-                found.append(await self._fallback.get(key))
-            else:
-                found.append(bytes(value).decode("utf-8", "replace"))
+            self._doubted.pop(key, None)
+            found.append(await self._fallback.get(key) if value is None else _decode(value))
         return found
 
     async def set_many(self, values: Mapping[str, str], ttl_seconds: float) -> None:
-        """One pipeline of `SET key value EX ttl` (not a transaction: each key stands alone)."""
+        """One pipeline of `SET key value EX ttl` (not a transaction: each key stands alone).
+
+        A key whose last read from Redis failed is kept in this process only for a while
+        (`DOUBT_SECONDS`): written from what this process knew, it could overwrite what the
+        other instances know (a person's links, their record) with less.
+        """
         if not values:
             return
         await self._fallback.set_many(values, ttl_seconds)
+        now = time.monotonic()
+        sure = {key: value for key, value in values.items() if self._doubted.get(key, 0) <= now}
+        if len(sure) < len(values):
+            logger.warning(
+                "%s: %d key(s) kept in this process only: reading them from Redis failed just "
+                "before.",
+                self._name,
+                len(values) - len(sure),
+            )
+        if not sure:
+            return
         expiry = max(1, int(ttl_seconds))
         try:
             async with self._redis.pipeline(transaction=False) as pipeline:
-                for key, value in values.items():
-                    pipeline.set(self._key(key), value.encode("utf-8"), ex=expiry)
+                for key, value in sure.items():
+                    pipeline.set(self._key(key), _encode(value), ex=expiry)
                 await pipeline.execute()
         except Exception as error:
             logger.error("%s unreachable (%s); kept in this process only.", self._name, error)
+
+    def _read_failed(self, keys: Sequence[str], error: Exception) -> None:
+        logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
+        if len(self._doubted) > 10_000:  # Redis down for long: every key is doubted anyway
+            self._doubted.clear()
+        until = time.monotonic() + DOUBT_SECONDS
+        for key in keys:
+            self._doubted[key] = until
 
     async def close(self) -> None:
         await self._redis.close()
@@ -387,6 +422,19 @@ class IdentityStore:
 
     async def _save(self, conversation_id: str, record: Mapping[str, Any]) -> None:
         await self.store.set("conv:" + conversation_id, json.dumps(dict(record)), self._ttl)
+
+
+def _encode(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")
+
+
+def _decode(value: bytes) -> str:
+    """What `_encode` wrote, lone surrogates included (anything else not UTF-8: replaced)."""
+    data = bytes(value)
+    try:
+        return data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
 
 
 def _record_from(raw: str | None) -> dict[str, Any]:
