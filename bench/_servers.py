@@ -11,10 +11,9 @@ without the load generator's (see `process_cpu_seconds`). Kinds:
   which no correct handler can skip), decodes the JSON and answers 200; mounted as a Rasa input
   channel in the same Rasa Sanic app, so that both pay the same framework and middlewares;
 - `bare_receipts`: the same, plus one read receipt per message, posted after the answer through
-  one shared aiohttp session (what the channel does with read receipts on, by hand).
-
-`queue: redis` (the durable intake) is a kind to add here once it exists: `channel` with
-`{"queue": "redis", "redis_url": ...}` in `channel_config`; bench_intake.py then only needs a row.
+  one shared aiohttp session (what the channel does with read receipts on, by hand);
+- `channel_redis`: `channel` with the durable intake, `queue: redis` (and so de-duplication, the
+  identity store and pacing in Redis) on the redis-server named by `BENCH_REDIS_URL`.
 """
 
 import asyncio
@@ -35,7 +34,7 @@ from aiohttp import web
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.processes import free_port
 
-KINDS = ("channel", "channel_no_receipts", "bare", "bare_receipts")
+KINDS = ("channel", "channel_no_receipts", "bare", "bare_receipts", "channel_redis")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -92,13 +91,14 @@ class NoTurnAgent:
         return None
 
 
-def channel_app(graph_url: str, mark_as_read: bool) -> Any:
+def channel_app(graph_url: str, mark_as_read: bool, **overrides: Any) -> Any:
     from rasa.core.run import configure_app
 
     from connectors.whatsapp.adapters.rasa_channel import WhatsAppInput
     from connectors.whatsapp.core.config import WhatsAppConfig
 
-    config = WhatsAppConfig.from_mapping(channel_config(graph_url, mark_as_read=mark_as_read))
+    values = channel_config(graph_url, mark_as_read=mark_as_read, **overrides)
+    config = WhatsAppConfig.from_mapping(values)
     app = configure_app([WhatsAppInput(config)], enable_api=False)
     app.ctx.agent = NoTurnAgent()
     return app
@@ -315,6 +315,9 @@ def serve(kind: str, port: int, graph_url: str, environ: Mapping[str, str]) -> N
         app = bare_app(graph_url, receipts=False)
     elif kind == "bare_receipts":
         app = bare_app(graph_url, receipts=True)
+    elif kind == "channel_redis":
+        redis_url = environ["BENCH_REDIS_URL"]
+        app = channel_app(graph_url, mark_as_read=True, queue="redis", redis_url=redis_url)
     else:
         raise SystemExit(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
     if environ.get("BENCH_GC_STATS"):

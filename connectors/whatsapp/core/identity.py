@@ -51,6 +51,9 @@ each). Longer than a year, so a yearly customer keeps their conversation."""
 SENT_TTL_SECONDS = 2 * 24 * 3600
 """Sent message ids are kept this long: Meta's `failed` status comes within minutes to hours."""
 MENU_TTL_SECONDS = 7 * 24 * 3600
+LINK_REFRESH_SECONDS = 24 * 3600
+"""A person's id links are written again at most this often (their record: with each message).
+Far below their expiry (`identity_ttl_seconds`), so a link never expires before the record."""
 DOUBT_SECONDS = 30.0
 """How long a key whose read from Redis failed is written to this process's memory only."""
 
@@ -214,6 +217,10 @@ class RedisKeyValueStore:
             return
         expiry = max(1, int(ttl_seconds))
         try:
+            if len(sure) == 1:  # a pipeline costs twice a command's CPU in redis-py
+                [(key, value)] = sure.items()
+                await self._redis.set(self._key(key), _encode(value), ex=expiry)
+                return
             async with self._redis.pipeline(transaction=False) as pipeline:
                 for key, value in sure.items():
                     pipeline.set(self._key(key), _encode(value), ex=expiry)
@@ -340,7 +347,19 @@ class IdentityStore:
         if message.kind is not MessageKind.SYSTEM:
             record["withheld"] = message.wa_id is None and message.user_id is not None
             record["last"] = max(when, float(record.get("last") or 0))
-        writes = {"id:" + identifier: conversation_id for identifier in linked}
+        # A link already in place is written again (its expiry moved on) once a day, not with
+        # every message: a returning person's message then writes their record alone.
+        now = self._clock()
+        linked_at = record.get("linked")
+        refresh = not isinstance(linked_at, int | float) or now - linked_at >= LINK_REFRESH_SECONDS
+        found = dict(zip(known, values[:-1], strict=True))
+        writes = {
+            "id:" + identifier: conversation_id
+            for identifier in linked
+            if refresh or found.get(identifier) != conversation_id
+        }
+        if refresh:
+            record["linked"] = now
         writes["conv:" + conversation_id] = json.dumps(record)
         await self.store.set_many(writes, self._ttl)
         return Identity(conversation_id)
