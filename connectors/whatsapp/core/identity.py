@@ -51,11 +51,6 @@ each). Longer than a year, so a yearly customer keeps their conversation."""
 SENT_TTL_SECONDS = 2 * 24 * 3600
 """Sent message ids are kept this long: Meta's `failed` status comes within minutes to hours."""
 MENU_TTL_SECONDS = 7 * 24 * 3600
-LINK_REFRESH_SECONDS = 24 * 3600
-"""A person's id links are written again at most this often (their record: with each message).
-Far below their expiry (`identity_ttl_seconds`), so a link never expires before the record."""
-DOUBT_SECONDS = 30.0
-"""How long a key whose read from Redis failed is written to this process's memory only."""
 
 
 class KeyValueStore(Protocol):
@@ -65,12 +60,17 @@ class KeyValueStore(Protocol):
 
     async def set(self, key: str, value: str, ttl_seconds: float) -> None: ...
 
-    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
-        """The values of `keys`, in order: one round trip where the backend has one (MGET)."""
+    async def get_many(self, keys: Sequence[str]) -> tuple[list[str | None], bool]:
+        """The values of `keys`, in order, in one round trip where the backend has one (MGET);
+        and False when the shared store could not be read and this process's memory stood in."""
         ...
 
-    async def set_many(self, values: Mapping[str, str], ttl_seconds: float) -> None:
-        """Every key of `values` with the same expiry: one round trip (a Redis pipeline)."""
+    async def set_many(
+        self, values: Mapping[str, str], ttl_seconds: float, *, shared: bool = True
+    ) -> None:
+        """Every key of `values` with the same expiry, in one round trip (a Redis pipeline).
+        `shared=False`: in this process only (what it wrote from a read that fell back to its
+        memory must not overwrite what the other instances know)."""
         ...
 
     async def close(self) -> None: ...
@@ -104,10 +104,12 @@ class InMemoryKeyValueStore:
     async def set(self, key: str, value: str, ttl_seconds: float) -> None:
         self._put(key, value, self._clock() + ttl_seconds)
 
-    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
-        return [await self.get(key) for key in keys]
+    async def get_many(self, keys: Sequence[str]) -> tuple[list[str | None], bool]:
+        return [await self.get(key) for key in keys], True
 
-    async def set_many(self, values: Mapping[str, str], ttl_seconds: float) -> None:
+    async def set_many(
+        self, values: Mapping[str, str], ttl_seconds: float, *, shared: bool = True
+    ) -> None:
         expiry = self._clock() + ttl_seconds
         for key, value in values.items():
             self._put(key, value, expiry)
@@ -126,12 +128,10 @@ class RedisKeyValueStore:
     """Keys in Redis (`SET key value EX ttl`), shared by every instance.
 
     Keys and values are encoded with `surrogatepass`, so an id holding a lone surrogate (JSON
-    allows one) cannot make the encoding raise, and reads back unchanged. A command that meets a
-    dropped connection (Redis restarted, or it closed an idle one) or a timeout is tried once
-    more: a person's ids are read in one `MGET`, and a read lost to a stale connection while the
-    writes after it go through would link their ids to a new conversation. When Redis cannot be
-    reached the error is logged and this process's memory stands in, so a message is never lost
-    for want of its identity.
+    allows one) cannot make the encoding raise, and reads back unchanged. A command (or a
+    pipeline) that meets a dropped connection or a timeout is tried once more: GET, MGET and
+    SET EX may run twice. When Redis cannot be reached the error is logged and this process's
+    memory stands in, so a message is never lost for want of its identity.
     """
 
     def __init__(
@@ -159,8 +159,8 @@ class RedisKeyValueStore:
         self._name = name
         """What the log calls this store when Redis cannot be reached."""
         self._fallback = InMemoryKeyValueStore(max_entries=fallback_max_entries)
-        self._doubted: dict[str, float] = {}
-        """Keys whose last read from Redis failed, until when they are not written there."""
+        self._connection_error = RedisConnectionError
+        self._timeout_error = RedisTimeoutError
 
     def _key(self, key: str) -> bytes:
         return (self._prefix + key).encode("utf-8", "surrogatepass")
@@ -169,9 +169,8 @@ class RedisKeyValueStore:
         try:
             value = await self._redis.get(self._key(key))
         except Exception as error:  # redis raises many types; none may lose the message
-            self._read_failed([key], error)
+            logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
             return await self._fallback.get(key)
-        self._doubted.pop(key, None)
         if value is None:
             return await self._fallback.get(key)
         return _decode(value)
@@ -179,62 +178,48 @@ class RedisKeyValueStore:
     async def set(self, key: str, value: str, ttl_seconds: float) -> None:
         await self.set_many({key: value}, ttl_seconds)
 
-    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+    async def get_many(self, keys: Sequence[str]) -> tuple[list[str | None], bool]:
         """`MGET`: the identity of a message in one round trip instead of one per id."""
         if not keys:
-            return []
+            return [], True
         try:
             values = await self._redis.mget([self._key(key) for key in keys])
         except Exception as error:
-            self._read_failed(keys, error)
-            return await self._fallback.get_many(keys)
-        found: list[str | None] = []
+            logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
+            found, _ = await self._fallback.get_many(keys)
+            return found, False
+        read: list[str | None] = []
         for key, value in zip(keys, values, strict=True):
-            self._doubted.pop(key, None)
-            found.append(await self._fallback.get(key) if value is None else _decode(value))
-        return found
+            read.append(await self._fallback.get(key) if value is None else _decode(value))
+        return read, True
 
-    async def set_many(self, values: Mapping[str, str], ttl_seconds: float) -> None:
-        """One pipeline of `SET key value EX ttl` (not a transaction: each key stands alone).
-
-        A key whose last read from Redis failed is kept in this process only for a while
-        (`DOUBT_SECONDS`): written from what this process knew, it could overwrite what the
-        other instances know (a person's links, their record) with less.
-        """
+    async def set_many(
+        self, values: Mapping[str, str], ttl_seconds: float, *, shared: bool = True
+    ) -> None:
+        """One pipeline of `SET key value EX ttl` (not a transaction: each key stands alone)."""
         if not values:
             return
         await self._fallback.set_many(values, ttl_seconds)
-        now = time.monotonic()
-        sure = {key: value for key, value in values.items() if self._doubted.get(key, 0) <= now}
-        if len(sure) < len(values):
-            logger.warning(
-                "%s: %d key(s) kept in this process only: reading them from Redis failed just "
-                "before.",
-                self._name,
-                len(values) - len(sure),
-            )
-        if not sure:
+        if not shared:
             return
         expiry = max(1, int(ttl_seconds))
         try:
-            if len(sure) == 1:  # a pipeline costs twice a command's CPU in redis-py
-                [(key, value)] = sure.items()
+            if len(values) == 1:  # a pipeline costs twice a command's CPU in redis-py
+                [(key, value)] = values.items()
                 await self._redis.set(self._key(key), _encode(value), ex=expiry)
                 return
-            async with self._redis.pipeline(transaction=False) as pipeline:
-                for key, value in sure.items():
-                    pipeline.set(self._key(key), _encode(value), ex=expiry)
-                await pipeline.execute()
+            for attempt in (1, 2):  # redis-py retries no pipeline on a dropped connection
+                try:
+                    async with self._redis.pipeline(transaction=False) as pipeline:
+                        for key, value in values.items():
+                            pipeline.set(self._key(key), _encode(value), ex=expiry)
+                        await pipeline.execute()
+                    return
+                except (self._connection_error, self._timeout_error):
+                    if attempt == 2:
+                        raise
         except Exception as error:
             logger.error("%s unreachable (%s); kept in this process only.", self._name, error)
-
-    def _read_failed(self, keys: Sequence[str], error: Exception) -> None:
-        logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
-        if len(self._doubted) > 10_000:  # Redis down for long: every key is doubted anyway
-            self._doubted.clear()
-        until = time.monotonic() + DOUBT_SECONDS
-        for key in keys:
-            self._doubted[key] = until
 
     async def close(self) -> None:
         await self._redis.close()
@@ -320,14 +305,15 @@ class IdentityStore:
         first_guess = message.wa_id or message.user_id or message.sender
         # The record is fetched with the ids on the bet that the person's conversation is the id
         # they were first seen with, which it is unless they changed number or BSUID since.
-        values = await self.store.get_many(
+        values, shared = await self.store.get_many(
             [*("id:" + candidate for candidate in known), "conv:" + first_guess]
         )
         conversation_id = next((value for value in values[:-1] if value), None) or first_guess
         if conversation_id == first_guess:
             record = _record_from(values[-1])
         else:
-            record = await self._record(conversation_id)
+            [raw_record], record_shared = await self.store.get_many(["conv:" + conversation_id])
+            record, shared = _record_from(raw_record), shared and record_shared
         new_phone = system.get("wa_id") if system.get("type") == "user_changed_number" else None
         new_user_id = system.get("user_id")
         new_parent = system.get("parent_user_id")
@@ -347,33 +333,28 @@ class IdentityStore:
         if message.kind is not MessageKind.SYSTEM:
             record["withheld"] = message.wa_id is None and message.user_id is not None
             record["last"] = max(when, float(record.get("last") or 0))
-        # A link already in place is written again (its expiry moved on) once a day, not with
-        # every message: a returning person's message then writes their record alone.
-        now = self._clock()
-        linked_at = record.get("linked")
-        refresh = not isinstance(linked_at, int | float) or now - linked_at >= LINK_REFRESH_SECONDS
-        found = dict(zip(known, values[:-1], strict=True))
-        writes = {
-            "id:" + identifier: conversation_id
-            for identifier in linked
-            if refresh or found.get(identifier) != conversation_id
-        }
-        if refresh:
-            record["linked"] = now
+        writes = {"id:" + identifier: conversation_id for identifier in linked}
         writes["conv:" + conversation_id] = json.dumps(record)
-        await self.store.set_many(writes, self._ttl)
+        # Resolved from this process's memory (Redis could not be read): kept here only, or it
+        # would link the person's ids, new ones included, to a conversation the others do not
+        # know.
+        await self.store.set_many(writes, self._ttl, shared=shared)
         return Identity(conversation_id)
 
     async def _resolve_group(self, message: InboundMessage, when: float) -> Identity:
         """A group is its own conversation: its record (a group, its window) and its last menu."""
         assert message.group_id is not None
         group_id = message.group_id
-        raw_record, raw_menu = await self.store.get_many(["conv:" + group_id, "menu:" + group_id])
+        (raw_record, raw_menu), shared = await self.store.get_many(
+            ["conv:" + group_id, "menu:" + group_id]
+        )
         record = _record_from(raw_record)
         record["group"] = True
         if message.kind is not MessageKind.SYSTEM:
             record["last"] = max(when, float(record.get("last") or 0))
-        await self._save(group_id, record)
+        await self.store.set_many(
+            {"conv:" + group_id: json.dumps(record)}, self._ttl, shared=shared
+        )
         return Identity(group_id, group=True, menu=_menu_from(raw_menu))
 
     # -- outbound ----------------------------------------------------------------------------
@@ -438,9 +419,6 @@ class IdentityStore:
 
     async def _record(self, conversation_id: str) -> dict[str, Any]:
         return _record_from(await self.store.get("conv:" + conversation_id))
-
-    async def _save(self, conversation_id: str, record: Mapping[str, Any]) -> None:
-        await self.store.set("conv:" + conversation_id, json.dumps(dict(record)), self._ttl)
 
 
 def _encode(value: str) -> bytes:
