@@ -384,6 +384,47 @@ async def test_a_later_131047_for_an_answer_the_outbox_sent_gets_the_template(
         await bot.endpoint.close()
 
 
+async def test_without_a_template_an_outboxed_answer_refused_with_131047_is_given_up_once(
+    graph: GraphServer,
+) -> None:
+    bot = await make_bot(graph, outbox_retry_seconds=60)
+    try:
+        outage = Outage(graph)
+        await post(bot, person_message("oi"))
+        graph.script(lambda r: is_send(r) and r.json.get("type") == "text", [meta_error(131047)])
+        outage.down = False
+        await until(lambda: bot.endpoint.outbox.counters["outbox_expired"] == 1)
+        assert bot.endpoint.outbox.counters["outbox_sent"] == 0
+        assert await bot.endpoint.outbox.waiting() == 0
+        [status] = bot.statuses  # told once, with Meta's code
+        assert (status.recipient_id, status.errors[0].code) == (WA_ID, 131047)
+    finally:
+        await bot.endpoint.close()
+
+
+async def test_a_template_that_fails_for_a_while_is_retried_by_the_outbox(
+    graph: GraphServer,
+) -> None:
+    bot = await make_bot(graph, reengagement_template=TEMPLATE, outbox_retry_seconds=60)
+    try:
+        outage = Outage(graph)
+        await post(bot, person_message("oi"))
+        # Outside the window now (Meta refuses the answer each time), and the template meets
+        # the end of the outage: every attempt of the client's first try fails.
+        refused = [meta_error(131047)] * 2
+        graph.script(lambda r: is_send(r) and r.json.get("type") == "text", refused)
+        graph.script(
+            lambda r: is_send(r) and r.json["type"] == "template", [meta_error(2, 503)] * 4
+        )
+        outage.down = False
+        await until(lambda: bot.endpoint.outbound.counters["templates_sent"] == 1)
+        assert graph.sent_messages[-1]["type"] == "template"
+        assert bot.endpoint.outbox.counters["outbox_sent"] == 1
+        assert bot.statuses == []
+    finally:
+        await bot.endpoint.close()
+
+
 async def test_another_failure_or_an_unknown_message_id_sends_no_template(
     bot_with_template: Bot, graph: GraphServer
 ) -> None:

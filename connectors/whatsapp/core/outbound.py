@@ -201,16 +201,22 @@ class Outbound:
         self, phone_number_id: str, conversation_id: str, body: Mapping[str, Any]
     ) -> SendResult | None:
         """The outbox's send of an answer that waited: paced and remembered like any, and a
-        131047 refusal (the 24-hour window closed while it waited) answered with the template
-        as a fresh send's would be. None when the template (or the status hook) took its place.
+        131047 refusal (the 24-hour window closed while it waited) answered with the template,
+        as a fresh send's would be: the template's result, then. None when it could not be:
+        no template configured, or the answer was one (logged and given to the status hook).
 
-        Raises the Graph client's other errors, for the outbox to retry or give up.
+        Raises the Graph client's errors, the template's included, for the outbox to retry the
+        answer (retryable) or give it up.
         """
         try:
             result = await self.send_paced(phone_number_id, conversation_id, body)
         except ReEngagementError as error:
-            await self._refused_outside_window(phone_number_id, conversation_id, body, error)
-            return None
+            template = await self._template_instead(phone_number_id, conversation_id, body, error)
+            if template is None:
+                return None
+            result = await self.send_paced(phone_number_id, conversation_id, template)
+            self.counters["templates_sent"] += 1
+            return result
         if body.get("recipient_type") != "group":
             await self._remember_sent(
                 result, conversation_id, phone_number_id, body, _body_text(body)
@@ -344,6 +350,20 @@ class Outbound:
         error: ReEngagementError,
     ) -> SendResult | None:
         """131047 at once (HTTP 400): the template instead, once; without one, the status hook."""
+        template = await self._template_instead(phone_number_id, conversation_id, body, error)
+        if template is None:
+            return None
+        return await self._send_template(phone_number_id, conversation_id, template)
+
+    async def _template_instead(
+        self,
+        phone_number_id: str,
+        conversation_id: str,
+        body: Mapping[str, Any],
+        error: ReEngagementError,
+    ) -> Mapping[str, Any] | None:
+        """The re-engagement template to send for `body`, refused with 131047; None (logged, and
+        given to the status hook) without one, or when `body` was a template already."""
         self.counters["send_failures"] += 1
         recipient = str(body.get("to") or body.get("recipient") or conversation_id)
         if self.reengagement is None or body.get("type") == "template":
@@ -371,8 +391,7 @@ class Outbound:
             conversation_id,
             self.reengagement.name,
         )
-        template = self.reengagement.body(_body_text(body), recipient)
-        return await self._send_template(phone_number_id, conversation_id, template)
+        return self.reengagement.body(_body_text(body), recipient)
 
     async def _send_template(
         self, phone_number_id: str, conversation_id: str, body: Mapping[str, Any]

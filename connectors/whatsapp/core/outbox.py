@@ -46,8 +46,9 @@ from connectors.whatsapp.core.redis_client import LoopBoundRedis, run_script
 logger = logging.getLogger(__name__)
 
 Send = Callable[[str, str, Mapping[str, Any]], Awaitable[Any]]
-"""Sends one body from a business number to a recipient (`Outbound.send_waiting`); None when
-something else took its place (the re-engagement template after a 131047)."""
+"""Sends one body from a business number to a recipient (`Outbound.send_waiting`); None when it
+was refused for good and the sender already logged and reported it (a 131047 without a
+re-engagement template): the outbox then gives it up without telling the hook again."""
 Gone = Callable[["Parcel", str], Any]
 """Told of an answer given up (expired, permanent error, shutdown), with the reason."""
 
@@ -205,11 +206,14 @@ class _Retrying:
                 delay,
             )
             return "retry", attempt, delay
+        if result is None:  # refused for good, and already logged and reported by the sender
+            self.counters["outbox_expired"] += 1
+            logger.info("Outbox: answer to %s given up (see above).", parcel.recipient)
+            return "gone", attempt, 0.0
         self.counters["outbox_sent"] += 1
         logger.info(
-            "Outbox: answer to %s %s after %.1f s.",
+            "Outbox: answer to %s sent after %.1f s.",
             parcel.recipient,
-            "sent" if result is not None else "dealt with (logged above)",
             time.time() - parcel.queued_at,
         )
         return "sent", attempt, 0.0
