@@ -2,6 +2,7 @@
 on 127.0.0.1 out. Identities, groups, the 24-hour window and its template, hooks, bad input."""
 
 import asyncio
+import contextlib
 import copy
 import time
 from collections.abc import AsyncIterator
@@ -320,6 +321,11 @@ async def test_a_later_failed_status_with_131047_gets_the_template_once(
     assert len(bot.statuses) == 1  # the hook still hears of the failure
 
 
+def is_text(request: Any) -> bool:
+    """A text message send."""
+    return is_send(request) and request.json.get("type") == "text"
+
+
 class Outage:
     """Meta's /messages answering 503 to text messages while `down` is set."""
 
@@ -328,7 +334,23 @@ class Outage:
         graph.script(self.refuses, [meta_error(2, 503)] * 1000)
 
     def refuses(self, request: Any) -> bool:
-        return self.down and is_send(request) and request.json.get("type") == "text"
+        return self.down and is_text(request)
+
+
+@contextlib.asynccontextmanager
+async def answer_in_the_outbox(
+    graph: GraphServer, answer: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[tuple[Bot, Outage]]:
+    """A bot whose answer to "oi" waits in the outbox, the Graph API down (`outage.down`)."""
+    bot = await make_bot(graph, outbox_retry_seconds=60, **overrides)
+    try:
+        outage = Outage(graph)
+        if answer is not None:
+            bot.answer = answer
+        await post(bot, person_message("oi"))
+        yield bot, outage
+    finally:
+        await bot.endpoint.close()
 
 
 async def until(condition: Any, timeout: float = 10) -> None:
@@ -341,31 +363,26 @@ async def until(condition: Any, timeout: float = 10) -> None:
 async def test_an_answer_that_waited_in_the_outbox_past_the_window_goes_as_the_template(
     graph: GraphServer,
 ) -> None:
-    bot = await make_bot(graph, reengagement_template=TEMPLATE, outbox_retry_seconds=60)
-    try:
-        outage = Outage(graph)
-        await post(bot, person_message("oi"))
+    async with answer_in_the_outbox(graph, reengagement_template=TEMPLATE) as (bot, outage):
         assert bot.endpoint.outbound.counters["answers_queued"] == 1
         # Meta is back, but the window closed while the answer waited: 131047 on the retry.
-        graph.script(lambda r: is_send(r) and r.json.get("type") == "text", [meta_error(131047)])
+        graph.script(is_text, [meta_error(131047)])
         outage.down = False
         await until(lambda: bot.endpoint.outbound.counters["templates_sent"] == 1)
         template = graph.sent_messages[-1]
         assert template["type"] == "template" and template["to"] == WA_ID
         assert template["template"]["components"][0]["parameters"][0]["text"] == "Olá!"
         assert bot.statuses == []  # answered, not lost
-    finally:
-        await bot.endpoint.close()
 
 
 async def test_a_later_131047_for_an_answer_the_outbox_sent_gets_the_template(
     graph: GraphServer,
 ) -> None:
-    bot = await make_bot(graph, reengagement_template=TEMPLATE, outbox_retry_seconds=60)
-    try:
-        outage = Outage(graph)
-        bot.answer = {"text": "Chegou seu pedido"}
-        await post(bot, person_message("oi"))
+    answer = {"text": "Chegou seu pedido"}
+    async with answer_in_the_outbox(graph, answer, reengagement_template=TEMPLATE) as (
+        bot,
+        outage,
+    ):
         accepted = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": WA_ID, "wa_id": WA_ID}],
@@ -380,39 +397,28 @@ async def test_a_later_131047_for_an_answer_the_outbox_sent_gets_the_template(
         assert template["template"]["components"][0]["parameters"][0]["text"] == (
             "Chegou seu pedido"
         )
-    finally:
-        await bot.endpoint.close()
 
 
 async def test_without_a_template_an_outboxed_answer_refused_with_131047_is_given_up_once(
     graph: GraphServer,
 ) -> None:
-    bot = await make_bot(graph, outbox_retry_seconds=60)
-    try:
-        outage = Outage(graph)
-        await post(bot, person_message("oi"))
-        graph.script(lambda r: is_send(r) and r.json.get("type") == "text", [meta_error(131047)])
+    async with answer_in_the_outbox(graph) as (bot, outage):
+        graph.script(is_text, [meta_error(131047)])
         outage.down = False
         await until(lambda: bot.endpoint.outbox.counters["outbox_expired"] == 1)
         assert bot.endpoint.outbox.counters["outbox_sent"] == 0
         assert await bot.endpoint.outbox.waiting() == 0
         [status] = bot.statuses  # told once, with Meta's code
         assert (status.recipient_id, status.errors[0].code) == (WA_ID, 131047)
-    finally:
-        await bot.endpoint.close()
 
 
 async def test_a_template_that_fails_for_a_while_is_retried_by_the_outbox(
     graph: GraphServer,
 ) -> None:
-    bot = await make_bot(graph, reengagement_template=TEMPLATE, outbox_retry_seconds=60)
-    try:
-        outage = Outage(graph)
-        await post(bot, person_message("oi"))
+    async with answer_in_the_outbox(graph, reengagement_template=TEMPLATE) as (bot, outage):
         # Outside the window now (Meta refuses the answer each time), and the template meets
         # the end of the outage: every attempt of the client's first try fails.
-        refused = [meta_error(131047)] * 2
-        graph.script(lambda r: is_send(r) and r.json.get("type") == "text", refused)
+        graph.script(is_text, [meta_error(131047)] * 2)
         graph.script(
             lambda r: is_send(r) and r.json["type"] == "template", [meta_error(2, 503)] * 4
         )
@@ -421,8 +427,6 @@ async def test_a_template_that_fails_for_a_while_is_retried_by_the_outbox(
         assert graph.sent_messages[-1]["type"] == "template"
         assert bot.endpoint.outbox.counters["outbox_sent"] == 1
         assert bot.statuses == []
-    finally:
-        await bot.endpoint.close()
 
 
 async def test_another_failure_or_an_unknown_message_id_sends_no_template(

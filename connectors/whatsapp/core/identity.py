@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from connectors.whatsapp.core.events import InboundMessage, MessageKind
+from connectors.whatsapp.core.redis_client import RETRY_STALLED, STALLED
 from connectors.whatsapp.core.window import WINDOW_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -143,24 +144,14 @@ class RedisKeyValueStore:
         name: str = "Identity store",
     ) -> None:
         import redis.asyncio
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
 
         self._redis = redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            retry=Retry(NoBackoff(), 1),  # every command here may run twice: GET, MGET, SET EX
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            url, socket_timeout=2, socket_connect_timeout=2, **RETRY_STALLED
         )
         self._prefix = prefix
         self._name = name
         """What the log calls this store when Redis cannot be reached."""
         self._fallback = InMemoryKeyValueStore(max_entries=fallback_max_entries)
-        self._connection_error = RedisConnectionError
-        self._timeout_error = RedisTimeoutError
 
     def _key(self, key: str) -> bytes:
         return (self._prefix + key).encode("utf-8", "surrogatepass")
@@ -215,7 +206,7 @@ class RedisKeyValueStore:
                             pipeline.set(self._key(key), _encode(value), ex=expiry)
                         await pipeline.execute()
                     return
-                except (self._connection_error, self._timeout_error):
+                except STALLED:
                     if attempt == 2:
                         raise
         except Exception as error:

@@ -192,7 +192,7 @@ class Outbound:
             results.append(result)
             if log is not None and result is not None:
                 await log.set(sent_key, result.message_id, self._answered_ttl)
-            if result is not None and not address.group:
+            if result is not None:
                 text = _message_text(message) or _body_text(body)
                 await self._remember_sent(result, conversation_id, sender, body, text)
         return results
@@ -217,10 +217,7 @@ class Outbound:
             result = await self.send_paced(phone_number_id, conversation_id, template)
             self.counters["templates_sent"] += 1
             return result
-        if body.get("recipient_type") != "group":
-            await self._remember_sent(
-                result, conversation_id, phone_number_id, body, _body_text(body)
-            )
+        await self._remember_sent(result, conversation_id, phone_number_id, body, _body_text(body))
         return result
 
     async def _remember_sent(
@@ -232,8 +229,11 @@ class Outbound:
         text: str,
     ) -> None:
         """Keep a free-form message's id: a later `failed` status with 131047 gets the template
-        (`on_failed_status`). Templates are not kept: one is never answered with another."""
+        (`on_failed_status`). Templates are not kept (one is never answered with another), nor
+        messages to a group (no 24-hour window there)."""
         if self.identities is None or body.get("type") == "template":
+            return
+        if body.get("recipient_type") == "group":
             return
         await self.identities.remember_sent(
             result.message_id, conversation_id, phone_number_id, {"text": text}

@@ -16,6 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 RECONNECT: dict[str, Any] = {
     "retry": Retry(NoBackoff(), 1),
@@ -24,6 +25,12 @@ RECONNECT: dict[str, Any] = {
 """One retry on a dropped connection (Redis restarted: the pool's sockets are dead). The queue's
 intake and the end of a turn check before they write, so running them twice changes nothing; at
 worst an attempt is counted twice."""
+
+STALLED = (RedisConnectionError, RedisTimeoutError)
+"""A dropped connection or a timeout: what a command safe to run twice is tried again after."""
+RETRY_STALLED: dict[str, Any] = {"retry": Retry(NoBackoff(), 1), "retry_on_error": list(STALLED)}
+"""One retry after either, for clients whose commands may all run twice (GET, MGET, SET EX: the
+identity store). redis-py applies it to single commands, not to pipelines."""
 
 
 class LoopBoundRedis:
