@@ -12,6 +12,7 @@ import pytest
 
 from connectors.whatsapp.core.events import InboundMessage
 from connectors.whatsapp.core.identity import (
+    Found,
     IdentityStore,
     InMemoryKeyValueStore,
     RedisKeyValueStore,
@@ -201,8 +202,8 @@ async def test_redis_keys_expire(redis_url: str) -> None:
 async def test_many_keys_are_read_and_written_at_once(identities: IdentityStore) -> None:
     store = identities.store
     await store.set_many({"a": "1", "b": "2"}, 100)
-    assert await store.get_many(["b", "missing", "a"]) == (["2", None, "1"], True)
-    assert await store.get_many([]) == ([], True)
+    assert await store.get_many(["b", "missing", "a"]) == Found(["2", None, "1"])
+    assert await store.get_many([]) == Found([])
     await store.set_many({}, 100)  # nothing to write is not an error
 
 
@@ -243,10 +244,16 @@ async def test_many_keys_are_read_from_and_written_to_redis_itself(redis_url: st
     try:
         await client.set("test:raw:theirs", "written by another instance")
         read = await store.get_many(["theirs", "nobody"])
-        assert read == (["written by another instance", None], True)
+        assert read == Found(["written by another instance", None])
         await store.set_many({"ours": "v\ud800"}, 100)  # a lone surrogate, as JSON allows
         assert await client.get("test:raw:ours") == "v\ud800".encode("utf-8", "surrogatepass")
         assert 0 < await client.ttl("test:raw:ours") <= 100
+        # Gone from Redis (a flush, a restart without persistence), still in this process's
+        # memory: read, and marked as this process's alone.
+        await client.delete("test:raw:ours")
+        assert await store.get_many(["theirs", "ours"]) == Found(
+            ["written by another instance", "v\ud800"], local=frozenset({1})
+        )
     finally:
         await client.close()
         await store.close()
@@ -331,13 +338,48 @@ async def test_after_a_failed_read_nothing_is_written_to_redis(
         await blind.close()
 
 
+async def test_after_recovery_what_redis_knows_beats_this_process_memory(redis_url: str) -> None:
+    """An instance that resolved a person from its memory while it could not read Redis (its
+    phone and BSUID linked, here, to the phone's conversation) reads Redis again: the link Redis
+    holds for the BSUID wins over the phone's link that only this process's memory holds, so the
+    person stays in the conversation every instance knows instead of being moved to it."""
+    import redis.asyncio
+
+    prefix = "test:recovered:"
+    observer = redis.asyncio.Redis.from_url(redis_url)
+    await observer.acl_setuser(
+        "recovering", enabled=True, nopass=True, keys=["*"], commands=["+set", "+ping", "+client"]
+    )
+    recovering_url = redis_url.replace("redis://", "redis://recovering:@")
+    first = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
+    second = IdentityStore(RedisKeyValueStore(url=recovering_url, prefix=prefix), clock=lambda: NOW)
+    try:
+        assert (await first.resolve(bsuid_only())).conversation_id == BSUID
+        assert (await second.resolve(message("text_phone_and_bsuid"))).conversation_id == WA_ID
+        await observer.acl_setuser("recovering", commands=["+get", "+mget"])  # reads again
+        later = message("text_phone_and_bsuid", id="wamid.recovered")
+        assert (await second.resolve(later)).conversation_id == BSUID
+        assert await observer.get(prefix + "id:" + BSUID) == BSUID.encode()
+        assert await observer.get(prefix + "id:" + WA_ID) == BSUID.encode()
+        assert (await first.resolve(phone_only(id="wamid.first-again"))).conversation_id == BSUID
+        # A link only this process's memory holds still counts where Redis knows none of the ids.
+        await observer.delete(*await observer.keys(prefix + "*"))
+        assert (await second.resolve(phone_only(id="wamid.memory-only"))).conversation_id == BSUID
+        assert await observer.get(prefix + "id:" + WA_ID) == BSUID.encode()
+    finally:
+        await observer.acl_deluser("recovering")
+        await observer.close()
+        await first.close()
+        await second.close()
+
+
 async def test_redis_unreachable_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:
     store = IdentityStore(RedisKeyValueStore(url="redis://127.0.0.1:1/0"))
     try:
         assert (await store.resolve(phone_only())).conversation_id == WA_ID
         assert (await store.resolve(bsuid_only())).conversation_id == WA_ID
         await store.store.set_many({"k": "v"}, 100)
-        assert await store.store.get_many(["k", "missing"]) == (["v", None], False)
+        assert await store.store.get_many(["k", "missing"]) == Found(["v", None], shared=False)
     finally:
         await store.close()
     assert "Identity store unreachable" in caplog.text

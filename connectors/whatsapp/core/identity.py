@@ -36,7 +36,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,6 +54,28 @@ SENT_TTL_SECONDS = 2 * 24 * 3600
 MENU_TTL_SECONDS = 7 * 24 * 3600
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What `KeyValueStore.get_many` read, and where each value came from.
+
+    After an outage an instance's memory holds what it concluded alone; a value Redis holds
+    must win over it, or that instance would write its own conclusion over what every other
+    instance knows.
+    """
+
+    values: list[str | None]
+    """The value of each key, in the order asked; None for a missing or expired key."""
+    shared: bool = True
+    """False when the shared store could not be read and every value is this process's memory."""
+    local: frozenset[int] = frozenset()
+    """The positions of the values the shared store lacked and this process's memory supplied."""
+
+    def shared_value(self, index: int) -> str | None:
+        """The value at `index` if the shared store holds it (every value, for a store that
+        has no other), else None."""
+        return self.values[index] if self.shared and index not in self.local else None
+
+
 class KeyValueStore(Protocol):
     """Strings by key, each with an expiry. Missing or expired keys read as None."""
 
@@ -61,9 +83,9 @@ class KeyValueStore(Protocol):
 
     async def set(self, key: str, value: str, ttl_seconds: float) -> None: ...
 
-    async def get_many(self, keys: Sequence[str]) -> tuple[list[str | None], bool]:
-        """The values of `keys`, in order, in one round trip where the backend has one (MGET);
-        and False when the shared store could not be read and this process's memory stood in."""
+    async def get_many(self, keys: Sequence[str]) -> Found:
+        """The values of `keys`, in order, in one round trip where the backend has one (MGET),
+        and which of them only this process's memory held."""
         ...
 
     async def set_many(
@@ -105,8 +127,8 @@ class InMemoryKeyValueStore:
     async def set(self, key: str, value: str, ttl_seconds: float) -> None:
         self._put(key, value, self._clock() + ttl_seconds)
 
-    async def get_many(self, keys: Sequence[str]) -> tuple[list[str | None], bool]:
-        return [await self.get(key) for key in keys], True
+    async def get_many(self, keys: Sequence[str]) -> Found:
+        return Found([await self.get(key) for key in keys])
 
     async def set_many(
         self, values: Mapping[str, str], ttl_seconds: float, *, shared: bool = True
@@ -169,20 +191,28 @@ class RedisKeyValueStore:
     async def set(self, key: str, value: str, ttl_seconds: float) -> None:
         await self.set_many({key: value}, ttl_seconds)
 
-    async def get_many(self, keys: Sequence[str]) -> tuple[list[str | None], bool]:
-        """`MGET`: the identity of a message in one round trip instead of one per id."""
+    async def get_many(self, keys: Sequence[str]) -> Found:
+        """`MGET`: the identity of a message in one round trip instead of one per id. A key
+        Redis lacks is looked up in this process's memory (what it kept during an outage), and
+        marked as such."""
         if not keys:
-            return [], True
+            return Found([])
         try:
             values = await self._redis.mget([self._key(key) for key in keys])
         except Exception as error:
             logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
-            found, _ = await self._fallback.get_many(keys)
-            return found, False
+            return Found((await self._fallback.get_many(keys)).values, shared=False)
         read: list[str | None] = []
-        for key, value in zip(keys, values, strict=True):
-            read.append(await self._fallback.get(key) if value is None else _decode(value))
-        return read, True
+        local: list[int] = []
+        for index, (key, value) in enumerate(zip(keys, values, strict=True)):
+            if value is not None:
+                read.append(_decode(value))
+                continue
+            remembered = await self._fallback.get(key)
+            if remembered is not None:
+                local.append(index)
+            read.append(remembered)
+        return Found(read, local=frozenset(local))
 
     async def set_many(
         self, values: Mapping[str, str], ttl_seconds: float, *, shared: bool = True
@@ -296,15 +326,23 @@ class IdentityStore:
         first_guess = message.wa_id or message.user_id or message.sender
         # The record is fetched with the ids on the bet that the person's conversation is the id
         # they were first seen with, which it is unless they changed number or BSUID since.
-        values, shared = await self.store.get_many(
+        found = await self.store.get_many(
             [*("id:" + candidate for candidate in known), "conv:" + first_guess]
         )
-        conversation_id = next((value for value in values[:-1] if value), None) or first_guess
+        links = range(len(known))
+        # A link the shared store holds beats one only this process's memory kept (from an
+        # outage); the first id, in the order above, decides among equals.
+        conversation_id = (
+            _first(found.shared_value(at) for at in links)
+            or _first(found.values[at] for at in links)
+            or first_guess
+        )
+        shared = found.shared
         if conversation_id == first_guess:
-            record = _record_from(values[-1])
+            record = _record_from(found.values[-1])
         else:
-            [raw_record], record_shared = await self.store.get_many(["conv:" + conversation_id])
-            record, shared = _record_from(raw_record), shared and record_shared
+            record_found = await self.store.get_many(["conv:" + conversation_id])
+            record, shared = _record_from(record_found.values[0]), shared and record_found.shared
         new_phone = system.get("wa_id") if system.get("type") == "user_changed_number" else None
         new_user_id = system.get("user_id")
         new_parent = system.get("parent_user_id")
@@ -336,9 +374,8 @@ class IdentityStore:
         """A group is its own conversation: its record (a group, its window) and its last menu."""
         assert message.group_id is not None
         group_id = message.group_id
-        (raw_record, raw_menu), shared = await self.store.get_many(
-            ["conv:" + group_id, "menu:" + group_id]
-        )
+        found = await self.store.get_many(["conv:" + group_id, "menu:" + group_id])
+        (raw_record, raw_menu), shared = found.values, found.shared
         record = _record_from(raw_record)
         record["group"] = True
         if message.kind is not MessageKind.SYSTEM:
@@ -444,6 +481,10 @@ def _ids(*values: object) -> list[str]:
         if isinstance(value, str) and value and value not in seen:
             seen.append(value)
     return seen
+
+
+def _first(values: Iterable[str | None]) -> str | None:
+    return next((value for value in values if value), None)
 
 
 def _str(value: object) -> str | None:
