@@ -4,6 +4,7 @@ and BSUID changes; addresses, the 24-hour window, group menus and sent messages.
 Every scenario runs on both backends: this process's memory, and a real redis-server.
 """
 
+import contextlib
 import copy
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -301,24 +302,40 @@ async def test_a_command_that_times_out_once_is_tried_again(redis_url: str) -> N
         await second.close()
 
 
+@contextlib.asynccontextmanager
+async def healthy_and_blind(
+    redis_url: str, prefix: str
+) -> AsyncIterator[tuple[Any, IdentityStore, IdentityStore]]:
+    """A Redis observer, an instance with full access, and one whose Redis refuses it reads (an
+    ACL user, `blind`, without GET or MGET: `observer.acl_setuser("blind", commands=[...])`
+    gives them back to its open connections)."""
+    import redis.asyncio
+
+    observer = redis.asyncio.Redis.from_url(redis_url)
+    await observer.acl_setuser(
+        "blind", enabled=True, nopass=True, keys=["*"], commands=["+set", "+ping", "+client"]
+    )
+    blind_url = redis_url.replace("redis://", "redis://blind:@")
+    healthy = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
+    blind = IdentityStore(RedisKeyValueStore(url=blind_url, prefix=prefix), clock=lambda: NOW)
+    try:
+        yield observer, healthy, blind
+    finally:
+        await observer.acl_deluser("blind")
+        await observer.close()
+        await healthy.close()
+        await blind.close()
+
+
 async def test_after_a_failed_read_nothing_is_written_to_redis(
     redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An instance that could not read a person's ids (here Redis refuses it reads: an ACL
-    without GET or MGET) resolves from its own memory, and keeps what it concluded to itself:
-    the person's ids, and the new ones a system message brings, must not be linked in Redis to
-    a conversation the other instances do not know."""
-    import redis.asyncio
-
+    """An instance that could not read a person's ids (here Redis refuses it reads) resolves
+    from its own memory, and keeps what it concluded to itself: the person's ids, and the new
+    ones a system message brings, must not be linked in Redis to a conversation the other
+    instances do not know."""
     prefix = "test:blind:"
-    observer = redis.asyncio.Redis.from_url(redis_url)
-    await observer.acl_setuser(
-        "writer", enabled=True, nopass=True, keys=["*"], commands=["+set", "+ping", "+client"]
-    )
-    writer_url = redis_url.replace("redis://", "redis://writer:@")
-    first = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
-    blind = IdentityStore(RedisKeyValueStore(url=writer_url, prefix=prefix), clock=lambda: NOW)
-    try:
+    async with healthy_and_blind(redis_url, prefix) as (observer, first, blind):
         assert (await first.resolve(bsuid_only())).conversation_id == BSUID
         before = {key: await observer.get(key) for key in await observer.keys(prefix + "*")}
         # Its read refused, the blind instance takes the person as new (its memory knows no
@@ -331,11 +348,6 @@ async def test_after_a_failed_read_nothing_is_written_to_redis(
         await first.resolve(message("system_user_changed_user_id"))
         assert (await first.resolve(bsuid_only(from_user_id=BSUID_NEW))).conversation_id == BSUID
         assert "Identity store unreachable" in caplog.text
-    finally:
-        await observer.acl_deluser("writer")
-        await observer.close()
-        await first.close()
-        await blind.close()
 
 
 async def test_after_recovery_what_redis_knows_beats_this_process_memory(redis_url: str) -> None:
@@ -343,20 +355,11 @@ async def test_after_recovery_what_redis_knows_beats_this_process_memory(redis_u
     phone and BSUID linked, here, to the phone's conversation) reads Redis again: the link Redis
     holds for the BSUID wins over the phone's link that only this process's memory holds, so the
     person stays in the conversation every instance knows instead of being moved to it."""
-    import redis.asyncio
-
     prefix = "test:recovered:"
-    observer = redis.asyncio.Redis.from_url(redis_url)
-    await observer.acl_setuser(
-        "recovering", enabled=True, nopass=True, keys=["*"], commands=["+set", "+ping", "+client"]
-    )
-    recovering_url = redis_url.replace("redis://", "redis://recovering:@")
-    first = IdentityStore(RedisKeyValueStore(url=redis_url, prefix=prefix), clock=lambda: NOW)
-    second = IdentityStore(RedisKeyValueStore(url=recovering_url, prefix=prefix), clock=lambda: NOW)
-    try:
+    async with healthy_and_blind(redis_url, prefix) as (observer, first, second):
         assert (await first.resolve(bsuid_only())).conversation_id == BSUID
         assert (await second.resolve(message("text_phone_and_bsuid"))).conversation_id == WA_ID
-        await observer.acl_setuser("recovering", commands=["+get", "+mget"])  # reads again
+        await observer.acl_setuser("blind", commands=["+get", "+mget"])  # reads again
         later = message("text_phone_and_bsuid", id="wamid.recovered")
         assert (await second.resolve(later)).conversation_id == BSUID
         assert await observer.get(prefix + "id:" + BSUID) == BSUID.encode()
@@ -366,11 +369,6 @@ async def test_after_recovery_what_redis_knows_beats_this_process_memory(redis_u
         await observer.delete(*await observer.keys(prefix + "*"))
         assert (await second.resolve(phone_only(id="wamid.memory-only"))).conversation_id == BSUID
         assert await observer.get(prefix + "id:" + WA_ID) == BSUID.encode()
-    finally:
-        await observer.acl_deluser("recovering")
-        await observer.close()
-        await first.close()
-        await second.close()
 
 
 async def test_redis_unreachable_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:
