@@ -144,18 +144,38 @@ class Supervisor:
         return f"{name} exited with code {code}. Its last lines:\n{tail}"
 
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGINT to every process group (as Ctrl-C would), SIGKILL to what is left."""
+        """SIGINT to every process group (as Ctrl-C would), SIGKILL to what is left.
+
+        What is left is judged by the whole group, not its leader: a shell dies of SIGINT at
+        once while the server it started may ignore SIGINT (or take its time), and would
+        otherwise outlive `make run`, holding its port.
+        """
         for process in reversed(list(self.children.values())):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGINT)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
         deadline = time.monotonic() + timeout
         for process in self.children.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(max(0.1, deadline - time.monotonic()))
-            if process.poll() is None:
+            while _group_alive(process.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if process.poll() is None or _group_alive(process.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
+                end = time.monotonic() + 2  # the killed are reaped by init, not by us
+                while _group_alive(process.pid) and time.monotonic() < end:
+                    time.sleep(0.05)
         for thread in self._threads:
             thread.join(timeout=2)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group `pgid` still exists (a zombie counts until reaped)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

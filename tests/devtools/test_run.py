@@ -135,6 +135,31 @@ def test_supervisor_starts_waits_and_stops_whole_process_groups(tmp_path: Path) 
             os.killpg(supervisor.children[service.name].pid, 0)
 
 
+def test_stopping_waits_for_the_whole_group_and_kills_what_ignores_sigint(
+    tmp_path: Path,
+) -> None:
+    """The shell (the group's leader) dies on SIGINT while its server, which ignores SIGINT (as
+    some of Rasa's children do), would live on, holding its port: stopping waits for the whole
+    group, not only the leader, and kills what is left."""
+    supervisor = Supervisor(dict(os.environ), tmp_path, io.StringIO())
+    port = free_port()
+    stubborn = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n" + SERVER
+    shell = Service(
+        "shell",
+        ("sh", "-c", f'{sys.executable} -c "{stubborn}" {port}; echo never'),
+        f"http://127.0.0.1:{port}/",
+        timeout=20,
+        port=port,
+    )
+    supervisor.start(shell.name, shell.args)
+    try:
+        supervisor.wait_ready([shell])
+    finally:
+        supervisor.stop_all(timeout=2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(supervisor.children["shell"].pid, 0)
+
+
 def test_a_child_that_dies_at_start_up_is_reported_with_its_output(tmp_path: Path) -> None:
     supervisor = Supervisor(dict(os.environ), tmp_path, io.StringIO())
     crash = "import sys; print('ModuleNotFoundError: no module named x', flush=True); sys.exit(3)"
