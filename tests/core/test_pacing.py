@@ -148,3 +148,47 @@ async def test_redis_down_paces_this_process_alone(caplog: pytest.LogCaptureFixt
     assert time.monotonic() - start >= (40 - throughput_burst(50)) / 50 - 0.02
     assert sum("Pacing store unreachable" in r.message for r in caplog.records) == 1
     await pacer.close()
+
+
+def over_metas_limit(sent: list[float], rate: float) -> int:
+    """How many of `sent` Meta would refuse: its bucket holds one second of sends."""
+    interval, tolerance = 1.0 / rate, (rate - 1) / rate
+    tat, refused = 0.0, 0
+    for at in sorted(sent):
+        tat = max(tat, at)
+        if tat - at > tolerance:
+            refused += 1
+            continue
+        tat += interval
+    return refused
+
+
+@pytest.mark.parametrize("backend", ["local", "redis"])
+async def test_sends_due_while_the_loop_was_blocked_do_not_leave_at_once(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Rasa predicts in the event loop: blocked for 1.5 s mid-broadcast, the sends whose slots
+    passed meanwhile take new ones rather than leaving together when it resumes."""
+    rate = 100.0
+    pacer: LocalPacer | RedisPacer
+    if backend == "local":
+        pacer = LocalPacer(rate, pair_interval=0)
+    else:
+        url = request.getfixturevalue("redis_url")
+        pacer = RedisPacer(url=url, max_messages_per_second=rate, pair_interval=0, prefix="t4:")
+    sent: list[float] = []
+
+    async def send(i: int) -> None:
+        await pacer.wait("number", f"user{i}")
+        sent.append(time.monotonic())
+
+    async def block_the_loop() -> None:
+        await asyncio.sleep(1.0)
+        time.sleep(1.5)  # noqa: ASYNC251 (the loop blocked, as by a long prediction)
+
+    blocker = asyncio.create_task(block_the_loop())
+    await asyncio.gather(*(send(i) for i in range(300)))
+    await blocker
+    await pacer.close()
+    assert len(sent) == 300
+    assert over_metas_limit(sent, rate) == 0

@@ -75,6 +75,32 @@ async def test_a_paced_broadcast_of_2000_gets_no_130429_and_loses_nothing(
     assert elapsed >= (COUNT - RATE / 2) / RATE - 0.1  # it was paced, not lucky
 
 
+async def test_a_broadcast_stays_under_the_limit_when_the_event_loop_was_blocked(
+    make_sandbox: SandboxFactory,
+) -> None:
+    """Rasa predicts in the event loop, so a loop can be blocked for a second mid-broadcast:
+    the sends due meanwhile must not all leave at once when it resumes (Meta would count them
+    in one second), but take new slots."""
+    contacts = customers(1200)
+    sandbox = await make_sandbox(
+        contacts=contacts, throughput_per_second=RATE, status_delays=(600.0, 600.0, 600.0)
+    )
+    metrics = Metrics()
+    sender = outbound(sandbox.url(""), LocalPacer(RATE, pair_interval=0), metrics)
+
+    async def block_the_loop() -> None:
+        await asyncio.sleep(1.0)
+        time.sleep(1.5)  # noqa: ASYNC251 (a long prediction, a model load: the loop is blocked)
+
+    blocker = asyncio.create_task(block_the_loop())
+    results = await broadcast(sender, contacts)
+    await blocker
+    await sender.close()
+    assert refusals(metrics) == {}
+    assert all(result is not None for result in results)
+    assert sender.counters["answers_sent"] == 1200
+
+
 async def test_without_pacing_the_same_broadcast_is_refused(make_sandbox: SandboxFactory) -> None:
     contacts = customers(600)
     sandbox = await make_sandbox(
