@@ -56,24 +56,12 @@ MENU_TTL_SECONDS = 7 * 24 * 3600
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """What `KeyValueStore.get_many` read, and where each value came from.
-
-    After an outage an instance's memory holds what it concluded alone; a value Redis holds
-    must win over it, or that instance would write its own conclusion over what every other
-    instance knows.
-    """
+    """What `KeyValueStore.get_many` read."""
 
     values: list[str | None]
     """The value of each key, in the order asked; None for a missing or expired key."""
     shared: bool = True
     """False when the shared store could not be read and every value is this process's memory."""
-    local: frozenset[int] = frozenset()
-    """The positions of the values the shared store lacked and this process's memory supplied."""
-
-    def shared_value(self, index: int) -> str | None:
-        """The value at `index` if the shared store holds it (every value, for a store that
-        has no other), else None."""
-        return self.values[index] if self.shared and index not in self.local else None
 
 
 class KeyValueStore(Protocol):
@@ -85,15 +73,16 @@ class KeyValueStore(Protocol):
 
     async def get_many(self, keys: Sequence[str]) -> Found:
         """The values of `keys`, in order, in one round trip where the backend has one (MGET),
-        and which of them only this process's memory held."""
+        and whether the shared store could be read."""
         ...
 
     async def set_many(
         self, values: Mapping[str, str], ttl_seconds: float, *, shared: bool = True
     ) -> None:
         """Every key of `values` with the same expiry, in one round trip (a Redis pipeline).
-        `shared=False`: in this process only (what it wrote from a read that fell back to its
-        memory must not overwrite what the other instances know)."""
+        `shared=False`: in this process only, and only while the shared store cannot be read
+        (what it concluded from its memory alone must not overwrite what the other instances
+        know, nor outlive the outage)."""
         ...
 
     async def close(self) -> None: ...
@@ -113,6 +102,9 @@ class InMemoryKeyValueStore:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def discard(self, key: str) -> None:
+        self._items.pop(key, None)
 
     async def get(self, key: str) -> str | None:
         item = self._items.get(key)
@@ -155,6 +147,13 @@ class RedisKeyValueStore:
     pipeline) that meets a dropped connection or a timeout is tried once more: GET, MGET and
     SET EX may run twice. When Redis cannot be reached the error is logged and this process's
     memory stands in, so a message is never lost for want of its identity.
+
+    This memory holds every value written, and reads fill what Redis lacks from it (a write
+    that failed, a Redis restarted empty), except what was concluded while Redis could not be
+    read (`shared=False`): those guesses serve only while Redis cannot be read. Once it answers
+    again they are set aside, or an instance would bring back, as if known, a conversation it
+    guessed blind (a person's phone linked to a new conversation while Redis held the one their
+    BSUID had), and write it over what every other instance knows.
     """
 
     def __init__(
@@ -174,6 +173,8 @@ class RedisKeyValueStore:
         self._name = name
         """What the log calls this store when Redis cannot be reached."""
         self._fallback = InMemoryKeyValueStore(max_entries=fallback_max_entries)
+        self._guessed = InMemoryKeyValueStore(max_entries=fallback_max_entries)
+        """The keys of `_fallback` written with `shared=False` (see the class docstring)."""
 
     def _key(self, key: str) -> bytes:
         return (self._prefix + key).encode("utf-8", "surrogatepass")
@@ -185,16 +186,20 @@ class RedisKeyValueStore:
             logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
             return await self._fallback.get(key)
         if value is None:
-            return await self._fallback.get(key)
+            return await self._remembered(key)
         return _decode(value)
+
+    async def _remembered(self, key: str) -> str | None:
+        """This process's value for a key Redis lacks, unless it was a guess."""
+        if await self._guessed.get(key) is not None:
+            return None
+        return await self._fallback.get(key)
 
     async def set(self, key: str, value: str, ttl_seconds: float) -> None:
         await self.set_many({key: value}, ttl_seconds)
 
     async def get_many(self, keys: Sequence[str]) -> Found:
-        """`MGET`: the identity of a message in one round trip instead of one per id. A key
-        Redis lacks is looked up in this process's memory (what it kept during an outage), and
-        marked as such."""
+        """`MGET`: the identity of a message in one round trip instead of one per id."""
         if not keys:
             return Found([])
         try:
@@ -203,16 +208,9 @@ class RedisKeyValueStore:
             logger.error("%s unreachable (%s); using this process's memory.", self._name, error)
             return Found((await self._fallback.get_many(keys)).values, shared=False)
         read: list[str | None] = []
-        local: list[int] = []
-        for index, (key, value) in enumerate(zip(keys, values, strict=True)):
-            if value is not None:
-                read.append(_decode(value))
-                continue
-            remembered = await self._fallback.get(key)
-            if remembered is not None:
-                local.append(index)
-            read.append(remembered)
-        return Found(read, local=frozenset(local))
+        for key, value in zip(keys, values, strict=True):
+            read.append(await self._remembered(key) if value is None else _decode(value))
+        return Found(read)
 
     async def set_many(
         self, values: Mapping[str, str], ttl_seconds: float, *, shared: bool = True
@@ -222,7 +220,10 @@ class RedisKeyValueStore:
             return
         await self._fallback.set_many(values, ttl_seconds)
         if not shared:
+            await self._guessed.set_many(dict.fromkeys(values, "1"), ttl_seconds)
             return
+        for key in values:
+            self._guessed.discard(key)
         expiry = max(1, int(ttl_seconds))
         try:
             if len(values) == 1:  # a pipeline costs twice a command's CPU in redis-py
@@ -329,14 +330,7 @@ class IdentityStore:
         found = await self.store.get_many(
             [*("id:" + candidate for candidate in known), "conv:" + first_guess]
         )
-        links = range(len(known))
-        # A link the shared store holds beats one only this process's memory kept (from an
-        # outage); the first id, in the order above, decides among equals.
-        conversation_id = (
-            _first(found.shared_value(at) for at in links)
-            or _first(found.values[at] for at in links)
-            or first_guess
-        )
+        conversation_id = _first(found.values[:-1]) or first_guess
         shared = found.shared
         if conversation_id == first_guess:
             record = _record_from(found.values[-1])
@@ -364,9 +358,9 @@ class IdentityStore:
             record["last"] = max(when, float(record.get("last") or 0))
         writes = {"id:" + identifier: conversation_id for identifier in linked}
         writes["conv:" + conversation_id] = json.dumps(record)
-        # Resolved from this process's memory (Redis could not be read): kept here only, or it
-        # would link the person's ids, new ones included, to a conversation the others do not
-        # know.
+        # Resolved from this process's memory (Redis could not be read): kept here only, and only
+        # until Redis answers again, or it would link the person's ids, new ones included, to a
+        # conversation the others do not know.
         await self.store.set_many(writes, self._ttl, shared=shared)
         return Identity(conversation_id)
 
