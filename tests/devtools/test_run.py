@@ -108,18 +108,22 @@ def fake_service(name: str, port: int, code: str = SERVER) -> Service:
     return Service(name, args, f"http://127.0.0.1:{port}/", timeout=20, port=port)
 
 
-def test_supervisor_starts_waits_and_stops_whole_process_groups(tmp_path: Path) -> None:
-    out = io.StringIO()
-    supervisor = Supervisor(dict(os.environ), tmp_path, out)
-    # A shell whose server is a grandchild: stopping must reach the whole group.
+def shell_service(code: str = SERVER) -> Service:
+    """A shell whose server is a grandchild: stopping must reach the whole group."""
     port = free_port()
-    shell = Service(
+    return Service(
         "shell",
-        ("sh", "-c", f'{sys.executable} -c "{SERVER}" {port}; echo never'),
+        ("sh", "-c", f'{sys.executable} -c "{code}" {port}; echo never'),
         f"http://127.0.0.1:{port}/",
         timeout=20,
         port=port,
     )
+
+
+def test_supervisor_starts_waits_and_stops_whole_process_groups(tmp_path: Path) -> None:
+    out = io.StringIO()
+    supervisor = Supervisor(dict(os.environ), tmp_path, out)
+    shell = shell_service()
     services = [fake_service("one", free_port()), shell]
     for service in services:
         supervisor.start(service.name, service.args)
@@ -142,15 +146,7 @@ def test_stopping_waits_for_the_whole_group_and_kills_what_ignores_sigint(
     some of Rasa's children do), would live on, holding its port: stopping waits for the whole
     group, not only the leader, and kills what is left."""
     supervisor = Supervisor(dict(os.environ), tmp_path, io.StringIO())
-    port = free_port()
-    stubborn = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n" + SERVER
-    shell = Service(
-        "shell",
-        ("sh", "-c", f'{sys.executable} -c "{stubborn}" {port}; echo never'),
-        f"http://127.0.0.1:{port}/",
-        timeout=20,
-        port=port,
-    )
+    shell = shell_service("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n" + SERVER)
     supervisor.start(shell.name, shell.args)
     try:
         supervisor.wait_ready([shell])
