@@ -167,8 +167,9 @@ def over_metas_limit(sent: list[float], rate: float) -> int:
 async def test_sends_due_while_the_loop_was_blocked_do_not_leave_at_once(
     backend: str, request: pytest.FixtureRequest
 ) -> None:
-    """Rasa predicts in the event loop: blocked for 1.5 s mid-broadcast, the sends whose slots
-    passed meanwhile take new ones rather than leaving together when it resumes."""
+    """Rasa predicts in the event loop: blocked for 1.5 s mid-broadcast, and again soon after,
+    the sends whose slots passed meanwhile take new ones rather than leaving together when it
+    resumes."""
     rate = 100.0
     pacer: LocalPacer | RedisPacer
     if backend == "local":
@@ -185,6 +186,8 @@ async def test_sends_due_while_the_loop_was_blocked_do_not_leave_at_once(
     async def block_the_loop() -> None:
         await asyncio.sleep(1.0)
         time.sleep(1.5)  # noqa: ASYNC251 (the loop blocked, as by a long prediction)
+        await asyncio.sleep(0.1)  # and again, while the sends that took new slots sleep
+        time.sleep(1.4)  # noqa: ASYNC251
 
     blocker = asyncio.create_task(block_the_loop())
     await asyncio.gather(*(send(i) for i in range(300)))

@@ -36,8 +36,10 @@ counts per second), and the recipient's burst 40 where Meta allows 45. With the 
 Meta's, pacing exactly at the limit would cross it now and then.
 
 A send that wakes more than a quarter of a second after its slot (the event loop was blocked:
-Rasa predicts in it, a model loads in it) takes a new slot instead of leaving: every send due
-meanwhile woke at the same moment, and together they would cross Meta's count for that second.
+Rasa predicts in it, a model loads in it) takes a new slot instead of leaving (up to three
+times): every send due meanwhile woke at the same moment, and together they would cross Meta's
+count for that second. Such a send goes behind the ones that asked after it: order across
+recipients is not kept then (one recipient's bodies are sent one after another anyway).
 """
 
 import asyncio
@@ -61,6 +63,9 @@ Sleep = Callable[[float], Awaitable[object]]
 
 LATE_SECONDS = 0.25
 """A send woken this much later than its slot takes a new one (see the module docstring)."""
+RETAKES = 3
+"""New slots a send takes at most, each time it was woken late (a loop blocked again and again
+by predictions); then it goes, rather than wait for ever."""
 
 
 def throughput_burst(rate: float) -> int:
@@ -71,18 +76,19 @@ def throughput_burst(rate: float) -> int:
 async def sleep_until_slot(
     delay: float, retake: Callable[[], Awaitable[float]], sleep: Sleep, clock: Clock
 ) -> float:
-    """Sleep `delay` seconds; woken more than `LATE_SECONDS` late, once more for the new slot
-    `retake` reserves. The seconds waited for slots."""
-    if delay <= 0:
-        return 0.0
-    due = clock() + delay
-    await sleep(delay)
-    if clock() - due <= LATE_SECONDS:
-        return delay
-    again = await retake()
-    if again > 0:
-        await sleep(again)
-    return delay + max(again, 0.0)
+    """Sleep `delay` seconds; each time woken more than `LATE_SECONDS` late (at most `RETAKES`
+    times), again for the new slot `retake` reserves. The seconds waited for slots."""
+    waited = 0.0
+    for _ in range(RETAKES + 1):
+        if delay <= 0:
+            break
+        due = clock() + delay
+        await sleep(delay)
+        waited += delay
+        if clock() - due <= LATE_SECONDS:
+            break
+        delay = await retake()
+    return waited
 
 
 class Pacer(Protocol):
@@ -251,8 +257,8 @@ class RedisPacer:
         async def retake() -> float:
             try:
                 return int(await self._script(keys=[number_key], args=self._args)) / 1_000_000
-            except Exception:  # the slot it had stands: better late than not sent
-                return 0.0
+            except Exception:  # as for the first slot: this process's bucket
+                return self._fallback.reserve_number(phone_number_id)
 
         return waited + await sleep_until_slot(
             micros / 1_000_000, retake, self._sleep, time.monotonic
