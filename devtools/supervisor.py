@@ -146,12 +146,12 @@ class Supervisor:
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGINT to every process group (as Ctrl-C would), SIGKILL to what is left.
 
-        What is left is judged by the whole group, not its leader: a shell dies of SIGINT at
-        once while the server it started may ignore SIGINT (or take its time), and would
-        otherwise outlive `make run`, holding its port.
+        What is left is judged by the whole group, not its leader: a script that started its
+        server in the background exits on SIGINT at once, while the server (SIGINT is ignored
+        for a background job) would otherwise outlive `make run`, holding its port.
         """
         for process in reversed(list(self.children.values())):
-            if process.poll() is None or _group_alive(process.pid):
+            if _group_alive(process.pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signal.SIGINT)
         deadline = time.monotonic() + timeout
@@ -160,7 +160,7 @@ class Supervisor:
                 process.wait(max(0.1, deadline - time.monotonic()))
             while _group_alive(process.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if process.poll() is None or _group_alive(process.pid):
+            if _group_alive(process.pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)

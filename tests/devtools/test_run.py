@@ -3,7 +3,6 @@
 import io
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devtools.run import SECRETS, model_is_stale, plan, uses_real_whatsapp
-from devtools.supervisor import Service, StartupError, Supervisor
+from devtools.supervisor import Service, StartupError, Supervisor, port_in_use
 from sandbox import config
 from tests.support.processes import free_port
 
@@ -112,9 +111,8 @@ def fake_service(name: str, port: int, code: str = SERVER) -> Service:
 def stopped(service: Service, pgid: int) -> bool:
     """Its port is free at once, and its process group gone within 5 s (the killed grandchild
     is reaped by init, in its own time)."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", service.port)) == 0:
-            return False
+    if port_in_use(service.port):
+        return False
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
@@ -125,12 +123,14 @@ def stopped(service: Service, pgid: int) -> bool:
     return False
 
 
-def shell_service(code: str = SERVER) -> Service:
-    """A shell whose server is a grandchild: stopping must reach the whole group."""
+def shell_service(script: str = "{server}; echo never") -> Service:
+    """A shell whose server (`{server}` in `script`) is a grandchild: stopping must reach the
+    whole group."""
     port = free_port()
+    server = f'{sys.executable} -c "{SERVER}" {port}'
     return Service(
         "shell",
-        ("sh", "-c", f'{sys.executable} -c "{code}" {port}; echo never'),
+        ("sh", "-c", script.format(server=server)),
         f"http://127.0.0.1:{port}/",
         timeout=20,
         port=port,
@@ -162,20 +162,13 @@ def test_stopping_waits_for_the_whole_group_and_kills_what_ignores_sigint(
     server (a background job, so SIGINT is ignored for it) would live on, holding its port.
     Stopping waits for the whole group, not only its leader, and kills what is left."""
     supervisor = Supervisor(dict(os.environ), tmp_path, io.StringIO())
-    port = free_port()
-    script = Service(
-        "script",
-        ("sh", "-c", f'trap "exit 0" INT; {sys.executable} -c "{SERVER}" {port} & wait'),
-        f"http://127.0.0.1:{port}/",
-        timeout=20,
-        port=port,
-    )
+    script = shell_service('trap "exit 0" INT; {server} & wait')
     supervisor.start(script.name, script.args)
     try:
         supervisor.wait_ready([script])
     finally:
         supervisor.stop_all(timeout=2)
-    assert stopped(script, supervisor.children["script"].pid)
+    assert stopped(script, supervisor.children["shell"].pid)
 
 
 def test_a_child_that_dies_at_start_up_is_reported_with_its_output(tmp_path: Path) -> None:
