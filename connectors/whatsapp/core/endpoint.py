@@ -299,6 +299,7 @@ class WebhookEndpoint:
         self._pipeline: InboundPipeline | None = None
         self._draining = False
         self._closed = False
+        self._started = False
         self.counters: dict[str, int] = {
             "webhooks_refused_draining": 0,
             "webhook_faults": 0,
@@ -367,9 +368,12 @@ class WebhookEndpoint:
 
         Adapters call it when their server starts; `receive` and `health` call it too.
         """
+        if self._started:  # both starts are once only: not two more coroutines per webhook
+            return
         await self.pipeline.intake.start()
         if isinstance(self.outbox, RedisOutbox):
             await self.outbox.start()
+        self._started = True
 
     async def _receive(self, request: WebhookRequest) -> WebhookResponse:
         try:

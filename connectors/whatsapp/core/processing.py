@@ -115,7 +115,7 @@ class InboundPipeline:
             QueueFull: too many messages wait; nothing of this webhook was taken.
             QueueUnavailable: the messages could not be stored; nothing was taken.
         """
-        batch: Sequence[Event] = events if isinstance(events, list | tuple) else list(events)
+        batch: Sequence[Event] = events if isinstance(events, (tuple, list)) else list(events)
         messages, repeats = self._unique(batch)
         added = 0
         if messages:
