@@ -314,6 +314,42 @@ async def test_timeouts_end_in_a_transport_error(graph: GraphServer, fake_time: 
     assert len(graph.requests) == 4
 
 
+async def test_a_read_receipt_within_a_deadline_is_abandoned_when_slow(
+    graph: GraphServer,
+) -> None:
+    # Real time: the deadline bounds the request itself (aiohttp's timeout), not a sleep.
+    graph.script("/messages", [slow(2.0)] * 4)
+    async with GraphClient(access_token=ACCESS_TOKEN, base_url=graph.base_url) as client:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(GraphTransportError, match="timed out"):
+            await client.mark_as_read(PHONE_NUMBER_ID, "wamid.IN1", True, within=0.3)
+        took = asyncio.get_running_loop().time() - started
+    assert 0.25 <= took < 1.0
+    # The first attempt used the whole 0.3 s: no time was left to try again.
+    assert len(graph.requests) == 1
+
+
+async def test_a_read_receipt_is_retried_while_its_deadline_leaves_time(
+    graph: GraphServer, fake_time: FakeTime
+) -> None:
+    graph.script("/messages", [meta_error(2, 503)])
+    async with make_client(graph, fake_time) as client:
+        await client.mark_as_read(PHONE_NUMBER_ID, "wamid.IN1", within=2.0)
+    assert len(graph.requests) == 2
+    assert fake_time.delays == [0.25]
+
+
+async def test_a_retry_that_would_pass_the_deadline_is_not_made(
+    graph: GraphServer, fake_time: FakeTime
+) -> None:
+    graph.script("/messages", [meta_error(2, 503)])
+    async with make_client(graph, fake_time) as client:
+        with pytest.raises(ServiceUnavailableError):
+            await client.mark_as_read(PHONE_NUMBER_ID, "wamid.IN1", within=0.2)
+    assert len(graph.requests) == 1
+    assert fake_time.delays == []
+
+
 async def test_a_dropped_connection_is_retried(graph: GraphServer, fake_time: FakeTime) -> None:
     graph.script("/messages", [drop(), drop()])
     async with make_client(graph, fake_time) as client:

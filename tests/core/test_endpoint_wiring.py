@@ -1,11 +1,20 @@
 """What `WebhookEndpoint` builds from `WhatsAppConfig`: every setting reaches the part it is for."""
 
+import asyncio
+
 import pytest
 
 from connectors.whatsapp.core.client import UntrustedMediaURLError
 from connectors.whatsapp.core.config import WhatsAppConfig
 from connectors.whatsapp.core.endpoint import WebhookEndpoint
+from connectors.whatsapp.core.inbound import BotInput
+from connectors.whatsapp.core.processing import READ_RECEIPT_WAIT_SECONDS
+from connectors.whatsapp.core.signature import SIGNATURE_HEADER, sign
+from connectors.whatsapp.core.webhook import WebhookRequest
+from tests.conftest import APP_SECRET
+from tests.support.graph_server import GraphServer, slow
 from tests.support.settings import credentials
+from tests.support.webhooks import encode, text_message
 
 
 async def test_media_hosts_reach_the_endpoints_graph_client() -> None:
@@ -21,3 +30,35 @@ async def test_media_hosts_reach_the_endpoints_graph_client() -> None:
             await endpoint.client.download_media("https://lookaside.fbsbx.com/x?mid=1")
     finally:
         await endpoint.close()
+
+
+async def test_a_read_receipt_that_hangs_holds_the_turn_back_two_seconds_at_most() -> None:
+    """The endpoint's receipts are bounded by the Graph client (`within`), not by a timer of the
+    pipeline's: one Meta never answers is given up after READ_RECEIPT_WAIT_SECONDS, retries
+    included, and the turn goes on."""
+    delivered: list[tuple[str, float]] = []
+    async with GraphServer() as graph:
+        graph.script(
+            lambda request: isinstance(request.json, dict) and request.json.get("status") == "read",
+            [slow(30)] * 10,
+        )
+        loop = asyncio.get_running_loop()
+
+        async def deliver(bot_input: BotInput) -> None:
+            delivered.append((bot_input.text, loop.time()))
+
+        config = WhatsAppConfig.from_mapping(credentials(graph.base_url))
+        endpoint = WebhookEndpoint(config, deliver)
+        try:
+            payload, _ = text_message("5511900000077", "oi")
+            body = encode(payload)
+            started = loop.time()
+            request = WebhookRequest("POST", body, {SIGNATURE_HEADER: sign(body, APP_SECRET)})
+            assert (await endpoint.receive(request)).status == 200
+            await asyncio.wait_for(endpoint.join(), 10)
+        finally:
+            await endpoint.close()
+    assert [text for text, _ in delivered] == ["oi"]
+    waited = delivered[0][1] - started
+    assert READ_RECEIPT_WAIT_SECONDS - 0.1 <= waited < READ_RECEIPT_WAIT_SECONDS + 1
+    assert len([r for r in graph.requests if r.json.get("status") == "read"]) == 1

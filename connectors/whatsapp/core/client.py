@@ -35,8 +35,10 @@ Behaviour worth knowing:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,9 +63,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = defaults.API_VERSION
 DEFAULT_BASE_URL = defaults.API_BASE_URL
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5, sock_read=10)
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 """For API calls: small JSON bodies, so a slow answer is a failed one. Half the retry budget
-(20 s), so that a call that times out is retried at least once."""
+(20 s), so that a call that times out is retried at least once. No `sock_read`: the total bounds
+a small answer already, and a read timeout is one more timer per request, re-armed on every
+chunk (each timer is objects alive across the round trip: see `_request_json`)."""
 DEFAULT_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=300, connect=5, sock_read=30)
 """For media downloads and uploads (up to 100 MB): a long total, but no stall over 30 s."""
 DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024
@@ -164,6 +168,9 @@ class GraphClient:
         }
         self._json_headers = {**self._auth_headers, "Content-Type": "application/json"}
         self._messages_urls: dict[str, URL] = {}
+        self._bounded_timeouts: dict[
+            tuple[aiohttp.ClientTimeout, float], aiohttp.ClientTimeout
+        ] = {}
 
     def __repr__(self) -> str:
         return f"GraphClient(base_url={self._base_url!r}, api_version={self._api_version!r})"
@@ -217,12 +224,19 @@ class GraphClient:
         )
 
     async def mark_as_read(
-        self, phone_number_id: str, message_id: str, typing_indicator: bool = False
+        self,
+        phone_number_id: str,
+        message_id: str,
+        typing_indicator: bool = False,
+        *,
+        within: float | None = None,
     ) -> None:
         """Mark an inbound message as read (blue ticks), optionally showing "typing…".
 
         The typing indicator lasts until we reply or for 25 seconds
         (https://developers.facebook.com/docs/whatsapp/cloud-api/typing-indicators).
+        `within`: give up after that many seconds, retries included (a receipt must not hold
+        the answer back): `GraphTransportError` once the time is up.
         """
         if not message_id:
             raise ValueError("message_id must not be empty")
@@ -234,7 +248,7 @@ class GraphClient:
         if typing_indicator:
             payload["typing_indicator"] = {"type": "text"}
         data = await self._request_json(
-            "POST", self._messages_url(phone_number_id), payload=payload, kind="read"
+            "POST", self._messages_url(phone_number_id), payload=payload, kind="read", within=within
         )
         if data.get("success") is False:
             raise UnexpectedResponseError(f"mark_as_read answered success=false: {data!r}")
@@ -374,7 +388,7 @@ class GraphClient:
         self._session_loop = loop
         return self._session
 
-    async def _request_json(
+    def _request_json(
         self,
         method: str,
         url: URL,
@@ -384,35 +398,104 @@ class GraphClient:
         form: Callable[[], aiohttp.FormData] | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
         kind: str = "other",
-    ) -> Mapping[str, Any]:
+        within: float | None = None,
+    ) -> Awaitable[Mapping[str, Any]]:
+        """The request with its retries, to be awaited: its JSON object answer.
+
+        `within`: a deadline in seconds for all the attempts, each bounded by aiohttp's own
+        timeout to the time left (no timer of ours beside aiohttp's).
+
+        A plain function returning `_with_retries`' coroutine, and each attempt a partial of
+        `_attempt_json` rather than a closure: what a request in flight keeps alive is one
+        coroutine, a partial and its arguments instead of two coroutines, a function and eight
+        cells. A read receipt is in flight for a whole round trip per message, and the objects
+        alive meanwhile are what sets off the young garbage collections in a busy Rasa process
+        (bench/README.md).
+        """
         # Encoded once for every attempt, without copying the caller's body.
         data = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else None
         headers = self._json_headers if data is not None else self._auth_headers
+        deadline = None if within is None else self._clock() + within
+        attempt = functools.partial(
+            self._attempt_json,
+            method,
+            url,
+            headers,
+            params,
+            data,
+            form,
+            timeout or self._timeout,
+            deadline,
+        )
+        return self._with_retries(method, url, attempt, kind, deadline)
 
-        async def attempt() -> Mapping[str, Any]:
-            session = await self._get_session()
-            async with session.request(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                data=data if form is None else form(),
-                timeout=timeout or self._timeout,
-            ) as response:
-                if not 200 <= response.status < 300:
-                    raise await self._error_from(response)
-                try:
-                    body = await _read_capped(response, _MAX_JSON_BYTES)
-                except _BodyTooLarge:
-                    raise UnexpectedResponseError(
-                        f"HTTP {response.status} answer larger than {_MAX_JSON_BYTES} bytes"
-                    ) from None
-                return _decode_object(body, response.status)
+    async def _attempt_json(
+        self,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        form: Callable[[], aiohttp.FormData] | None,
+        timeout: aiohttp.ClientTimeout,
+        deadline: float | None,
+    ) -> Mapping[str, Any]:
+        if deadline is not None:
+            timeout = self._timeout_until(timeout, deadline)
+        session = await self._get_session()
+        async with session.request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            data=data if form is None else form(),
+            timeout=timeout,
+        ) as response:
+            if not 200 <= response.status < 300:
+                raise await self._error_from(response)
+            try:
+                body = await _read_capped(response, _MAX_JSON_BYTES)
+            except _BodyTooLarge:
+                raise UnexpectedResponseError(
+                    f"HTTP {response.status} answer larger than {_MAX_JSON_BYTES} bytes"
+                ) from None
+            return _decode_object(body, response.status)
 
-        return await self._with_retries(method, url, attempt, kind)
+    def _timeout_until(
+        self, timeout: aiohttp.ClientTimeout, deadline: float
+    ) -> aiohttp.ClientTimeout:
+        """`timeout` shortened to end by `deadline` (`self._clock` time), made once per length.
+
+        Raises:
+            asyncio.TimeoutError: the deadline has passed.
+        """
+        left = deadline - self._clock()
+        if left <= 0:
+            raise asyncio.TimeoutError
+        # Whole tens of milliseconds, so that receipts share a handful of timeouts.
+        total = max(math.floor(left * 100) / 100, 0.01)
+        if timeout.total is not None and timeout.total <= total:
+            return timeout
+        key = (timeout, total)
+        bounded = self._bounded_timeouts.get(key)
+        if bounded is None:
+            bounded = aiohttp.ClientTimeout(
+                total=total,
+                connect=None if timeout.connect is None else min(timeout.connect, total),
+                sock_read=timeout.sock_read,
+                sock_connect=timeout.sock_connect,
+            )
+            if len(self._bounded_timeouts) < 256:
+                self._bounded_timeouts[key] = bounded
+        return bounded
 
     async def _with_retries(
-        self, method: str, url: URL, attempt: Callable[[], Awaitable[T]], kind: str = "other"
+        self,
+        method: str,
+        url: URL,
+        attempt: Callable[[], Awaitable[T]],
+        kind: str = "other",
+        deadline: float | None = None,
     ) -> T:
         started = self._clock()
         attempts = 0
@@ -438,7 +521,10 @@ class GraphClient:
                         )
                     else:
                         metrics.graph_request(kind, "transport_error", time.perf_counter() - began)
-                delay = self._retry.delay_for(attempts, exc, None, self._clock() - started)
+                now = self._clock()
+                delay = self._retry.delay_for(attempts, exc, None, now - started)
+                if delay is not None and deadline is not None and now + delay >= deadline:
+                    delay = None  # no time left for another attempt
                 if delay is None:
                     if attempts > 1:
                         logger.warning(

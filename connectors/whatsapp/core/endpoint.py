@@ -33,7 +33,6 @@ from typing import Any
 from connectors.whatsapp.core.client import GraphClient
 from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
 from connectors.whatsapp.core.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
-from connectors.whatsapp.core.errors import WhatsAppError
 from connectors.whatsapp.core.events import InboundMessage, StatusUpdate
 from connectors.whatsapp.core.identity import (
     IdentityStore,
@@ -48,6 +47,7 @@ from connectors.whatsapp.core.outbound import Outbound
 from connectors.whatsapp.core.outbox import MemoryOutbox, Outbox, Parcel, RedisOutbox, gone_status
 from connectors.whatsapp.core.pacing import LocalPacer, Pacer, RedisPacer
 from connectors.whatsapp.core.processing import (
+    READ_RECEIPT_WAIT_SECONDS,
     Acknowledge,
     EventHook,
     InboundPipeline,
@@ -211,20 +211,22 @@ def _load_hook(path: str | None, key: str) -> Any:
 def make_acknowledge(client: GraphClient, config: WhatsAppConfig) -> Acknowledge | None:
     """Marking accepted messages as read, with "typing..." when an answer will follow, if asked.
 
-    A failure only costs the blue ticks: it is logged, never raised.
+    It hands back the client's own request to await (no coroutine of its own around it: one
+    frame less alive per message while the receipt is in flight), bounded by the client to
+    `READ_RECEIPT_WAIT_SECONDS`, retries included. A failure only costs the blue ticks: the
+    pipeline logs it and goes on (`InboundPipeline._turn`).
     """
     if not config.mark_as_read:
         return None
+    typing = config.typing_indicator
 
-    async def acknowledge(message: InboundMessage, expects_answer: bool) -> None:
-        try:
-            await client.mark_as_read(
-                message.business.phone_number_id,
-                message.id,
-                typing_indicator=config.typing_indicator and expects_answer,
-            )
-        except WhatsAppError as error:
-            logger.warning("Could not mark %s as read: %s", message.id, error)
+    def acknowledge(message: InboundMessage, expects_answer: bool) -> Awaitable[None]:
+        return client.mark_as_read(
+            message.business.phone_number_id,
+            message.id,
+            typing_indicator=typing and expects_answer,
+            within=READ_RECEIPT_WAIT_SECONDS,
+        )
 
     return acknowledge
 
@@ -327,6 +329,7 @@ class WebhookEndpoint:
                 dedup=self.dedup,
                 deliver=self._deliver_to_bot,
                 acknowledge=make_acknowledge(self.client, self.config),
+                acknowledge_wait=None,  # make_acknowledge's receipts bound themselves
                 status_hook=self._failed_status_hook,
                 translate=Translator(self._inbound, self.identities),
                 event_hook=self.event_hook,

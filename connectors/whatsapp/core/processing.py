@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from connectors.whatsapp.core.dedup import MESSAGE_KEY, DedupStore
+from connectors.whatsapp.core.errors import WhatsAppError
 from connectors.whatsapp.core.events import (
     Event,
     InboundMessage,
@@ -40,6 +41,9 @@ else:  # aiohttp's own dependency before Python 3.11
     from async_timeout import timeout as _time_limit
 
 logger = logging.getLogger(__name__)
+
+READ_RECEIPT_WAIT_SECONDS = 2.0
+"""How long a read receipt may hold a turn back: past it, the answer goes out without it."""
 
 Deliver = Callable[[BotInput], Awaitable[None]]
 Acknowledge = Callable[[InboundMessage, bool], Awaitable[None]]
@@ -65,14 +69,16 @@ class InboundPipeline:
         status_hook: StatusHook | None = None,
         intents: Mapping[MessageKind, str | None] = DEFAULT_INTENTS,
         caption_as_text: bool = False,
-        acknowledge_wait: float = 2.0,
+        acknowledge_wait: float | None = READ_RECEIPT_WAIT_SECONDS,
         intake: Intake | None = None,
         translate: Translate | None = None,
         event_hook: EventHook | None = None,
     ) -> None:
         """`intake`: where messages wait (default: this process's memory). With a Redis intake
         the intake de-duplicates messages itself (atomically with storing them), so `dedup` is
-        then used for statuses only."""
+        then used for statuses only. `acknowledge_wait`: how long a read receipt may hold the
+        turn back before it is abandoned; None when `acknowledge` bounds itself (the endpoint's
+        does, through the Graph client's own timeout, which saves a timer per message)."""
         self._dedup = dedup
         self._deliver = deliver
         self._acknowledge = acknowledge
@@ -204,35 +210,35 @@ class InboundPipeline:
         else:
             bot_input = to_bot_input(message, self._intents, caption_as_text=self._caption_as_text)
         if self._acknowledge is not None and message.group_id is None:
-            # (Groups take no read receipts and no typing indicator.)
-            await self._receipt(message, bot_input is not None)
+            # The read receipt, before the turn: it carries the typing indicator, which must
+            # reach Meta before the reply, or "typing..." would show after the answer. Awaited
+            # here, in the sender's turn and in this frame (a task per receipt cost about 15 us
+            # of CPU per message, and each frame alive across its round trip adds to the young
+            # garbage collections: bench/README.md). Groups take no receipt and no typing.
+            # One slower than `acknowledge_wait` (READ_RECEIPT_WAIT_SECONDS) is abandoned
+            # (cancelled): the answer goes out without it, and the sender's next message marks
+            # this one read too. A failure costs only the blue ticks: logged, the turn goes on.
+            try:
+                if self._acknowledge_wait is None:
+                    await self._acknowledge(message, bot_input is not None)
+                else:
+                    async with _time_limit(self._acknowledge_wait):
+                        await self._acknowledge(message, bot_input is not None)
+            except asyncio.TimeoutError:
+                logger.warning(
+                    "Read receipt for %s not answered in %g s: abandoned, answering without it.",
+                    message.id,
+                    self._acknowledge_wait,
+                )
+            except WhatsAppError as error:  # the Graph API said no, or could not be reached
+                logger.warning("Could not mark %s as read: %s", message.id, error)
+            except Exception:
+                logger.exception("Marking %s as read failed.", message.id)
         if bot_input is None:
             self.counters["not_for_bot"] += 1
             return
         await self._deliver(bot_input)
         self.counters["delivered"] += 1
-
-    async def _receipt(self, message: InboundMessage, expects_answer: bool) -> None:
-        """Mark `message` as read before its turn, waiting at most `acknowledge_wait` s.
-
-        The read receipt carries the typing indicator: it must reach Meta before the reply, or
-        "typing..." would show after the answer. It is awaited right here, in the sender's turn
-        (a task per receipt cost about 15 us of CPU per message), and one slower than
-        `acknowledge_wait` is abandoned (cancelled): the answer goes out without it, and the
-        sender's next message marks this one read too.
-        """
-        assert self._acknowledge is not None
-        try:
-            async with _time_limit(self._acknowledge_wait):
-                await self._acknowledge(message, expects_answer)
-        except asyncio.TimeoutError:
-            logger.warning(
-                "Read receipt for %s not answered in %g s: abandoned, answering without it.",
-                message.id,
-                self._acknowledge_wait,
-            )
-        except Exception:
-            logger.exception("Marking %s as read failed.", message.id)
 
     async def _on_failed_status(self, status: StatusUpdate) -> None:
         if not await self._dedup.first_seen(f"status:{status.message_id}:{status.status}"):
