@@ -107,11 +107,14 @@ class InMemoryKeyValueStore:
         self._items.pop(key, None)
 
     async def get(self, key: str) -> str | None:
+        return self._get(key, self._clock())
+
+    def _get(self, key: str, now: float) -> str | None:
         item = self._items.get(key)
         if item is None:
             return None
         expiry, value = item
-        if expiry <= self._clock():
+        if expiry <= now:
             del self._items[key]
             return None
         return value
@@ -120,7 +123,9 @@ class InMemoryKeyValueStore:
         self._put(key, value, self._clock() + ttl_seconds)
 
     async def get_many(self, keys: Sequence[str]) -> Found:
-        return Found([await self.get(key) for key in keys])
+        # One clock reading and no coroutine per key: this runs for every message.
+        now = self._clock()
+        return Found([self._get(key, now) for key in keys])
 
     async def set_many(
         self, values: Mapping[str, str], ttl_seconds: float, *, shared: bool = True
@@ -316,20 +321,23 @@ class IdentityStore:
         if message.group_id is not None:
             return await self._resolve_group(message, when)
 
-        system = message.system if message.kind is MessageKind.SYSTEM and message.system else {}
-        known = _ids(
-            message.wa_id,
-            message.user_id,
-            system.get("previous_user_id"),
-            message.parent_user_id,
-            system.get("previous_parent_user_id"),
-        )
+        system = message.system if message.kind is MessageKind.SYSTEM and message.system else None
+        if system is None:  # nearly every message: no id is changing
+            known = _ids(message.wa_id, message.user_id, message.parent_user_id)
+        else:
+            known = _ids(
+                message.wa_id,
+                message.user_id,
+                system.get("previous_user_id"),
+                message.parent_user_id,
+                system.get("previous_parent_user_id"),
+            )
         first_guess = message.wa_id or message.user_id or message.sender
         # The record is fetched with the ids on the bet that the person's conversation is the id
         # they were first seen with, which it is unless they changed number or BSUID since.
-        found = await self.store.get_many(
-            [*("id:" + candidate for candidate in known), "conv:" + first_guess]
-        )
+        keys = ["id:" + candidate for candidate in known]
+        keys.append("conv:" + first_guess)
+        found = await self.store.get_many(keys)
         conversation_id = _first(found.values[:-1]) or first_guess
         shared = found.shared
         if conversation_id == first_guess:
@@ -337,16 +345,20 @@ class IdentityStore:
         else:
             record_found = await self.store.get_many(["conv:" + conversation_id])
             record, shared = _record_from(record_found.values[0]), shared and record_found.shared
-        new_phone = system.get("wa_id") if system.get("type") == "user_changed_number" else None
-        new_user_id = system.get("user_id")
-        new_parent = system.get("parent_user_id")
-        linked = _ids(
-            *known,
-            message.sender,
-            new_phone if isinstance(new_phone, str) else None,
-            new_user_id,
-            new_parent,
-        )
+        if system is None:
+            new_phone = new_user_id = new_parent = None
+            linked = known if message.sender in known else _ids(*known, message.sender)
+        else:
+            new_phone = system.get("wa_id") if system.get("type") == "user_changed_number" else None
+            new_user_id = system.get("user_id")
+            new_parent = system.get("parent_user_id")
+            linked = _ids(
+                *known,
+                message.sender,
+                new_phone if isinstance(new_phone, str) else None,
+                new_user_id,
+                new_parent,
+            )
         phone = new_phone if isinstance(new_phone, str) and new_phone else message.wa_id
         user_id = new_user_id if isinstance(new_user_id, str) and new_user_id else message.user_id
         if phone:
@@ -458,6 +470,8 @@ def _decode(value: bytes) -> str:
 
 def _record_from(raw: str | None) -> dict[str, Any]:
     value = _json(raw)
+    if type(value) is dict:  # what json.loads made: a fresh dict already, no copy needed
+        return value
     return dict(value) if isinstance(value, Mapping) else {}
 
 
@@ -478,7 +492,10 @@ def _ids(*values: object) -> list[str]:
 
 
 def _first(values: Iterable[str | None]) -> str | None:
-    return next((value for value in values if value), None)
+    for value in values:
+        if value:
+            return value
+    return None
 
 
 def _str(value: object) -> str | None:

@@ -318,24 +318,21 @@ def _message(
     if not isinstance(raw, _OBJECT):
         logger.warning("webhook %s.messages[%d] is not an object; ignored", change, index)
         return None
-    wrong = [
-        key
-        for key in ("id", "from", "from_user_id", "from_parent_user_id", "group_id")
-        if raw.get(key) is not None and not isinstance(raw.get(key), str)
-    ]
-    if wrong:
-        # Identity fields are strings in every payload Meta documents; an integer `from` read as
-        # "123" would start a conversation with someone who does not exist.
-        logger.warning(
-            "webhook %s has %s of the wrong JSON type; message ignored",
-            f"{change}.messages[{index}]",
-            ", ".join(f"'{key}' ({_json_type(raw.get(key))})" for key in wrong),
-        )
-        return None
-    message_id = _id_string(raw.get("id"))
-    wa_id = _id_string(raw.get("from"))
-    user_id = _id_string(raw.get("from_user_id"))
-    type_ = _string(raw.get("type")) or ""
+    get = raw.get
+    message_id = get("id")
+    wa_id = get("from")
+    user_id = get("from_user_id")
+    parent_user_id = get("from_parent_user_id")
+    group_id = get("group_id")
+    for value in (message_id, wa_id, user_id, parent_user_id, group_id):
+        if value is not None and type(value) is not str and not isinstance(value, str):
+            # Identity fields are strings in every payload Meta documents; an integer `from`
+            # read as "123" would start a conversation with someone who does not exist.
+            _wrong_identity_types(raw, change, index)
+            return None
+    # Each a string or None now; an empty one counts as absent.
+    message_id, wa_id, user_id = message_id or None, wa_id or None, user_id or None
+    type_ = _string(get("type")) or ""
     kind = _kind(type_, raw)
     type_object = raw.get(type_) if type_ else None
     sender = wa_id or user_id
@@ -386,18 +383,30 @@ def _message(
         type=type_,
         sender=sender,
         business=business,
-        timestamp=_timestamp(raw.get("timestamp")),
+        timestamp=_timestamp(get("timestamp")),
         wa_id=wa_id or (contact.wa_id if contact else None),
         user_id=user_id or (contact.user_id if contact else None),
-        parent_user_id=_id_string(raw.get("from_parent_user_id"))
-        or (contact.parent_user_id if contact else None),
-        group_id=_id_string(raw.get("group_id")),
+        parent_user_id=parent_user_id or (contact.parent_user_id if contact else None),
+        group_id=group_id or None,
         contact=contact,
-        context=_context(raw.get("context")),
-        referral=_object_or_none(raw.get("referral")),
-        errors=_errors(raw.get("errors")),
+        context=_context(get("context")),
+        referral=_object_or_none(get("referral")),
+        errors=_errors(errors) if (errors := get("errors")) is not None else (),
         raw=raw,
         **fields,
+    )
+
+
+def _wrong_identity_types(raw: JSONObject, change: str, index: int) -> None:
+    wrong = [
+        key
+        for key in ("id", "from", "from_user_id", "from_parent_user_id", "group_id")
+        if raw.get(key) is not None and not isinstance(raw.get(key), str)
+    ]
+    logger.warning(
+        "webhook %s has %s of the wrong JSON type; message ignored",
+        f"{change}.messages[{index}]",
+        ", ".join(f"'{key}' ({_json_type(raw.get(key))})" for key in wrong),
     )
 
 
