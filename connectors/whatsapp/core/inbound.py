@@ -263,20 +263,23 @@ def whatsapp_metadata(message: InboundMessage) -> dict[str, Any]:
     - `flow_response`: a Flow's `response_json` decoded (Meta sends it as a JSON string);
     - `edited` and `original_message_id` for an edit.
     """
-    person: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("wa_id", message.wa_id),
-            ("user_id", message.user_id),
-            ("parent_user_id", message.parent_user_id),
-            ("username", message.username),
-            ("profile_name", message.profile_name),
-        )
-        if value is not None
-    }
+    person: dict[str, Any] = {}
+    if message.wa_id is not None:
+        person["wa_id"] = message.wa_id
+    if message.user_id is not None:
+        person["user_id"] = message.user_id
+    if message.parent_user_id is not None:
+        person["parent_user_id"] = message.parent_user_id
+    if (username := message.username) is not None:
+        person["username"] = username
+    if (profile_name := message.profile_name) is not None:
+        person["profile_name"] = profile_name
+    # The parsed JSON objects themselves (what json.loads made, used by nothing else once the
+    # message is parsed), not copies: two dicts fewer per message in flight.
+    contact = message.contact
     metadata: dict[str, Any] = {
-        "message": dict(message.raw),
-        "contact": dict(message.contact.raw) if message.contact else None,
+        "message": _plain(message.raw),
+        "contact": _plain(contact.raw) if contact else None,
         "phone_number_id": message.business.phone_number_id,
         "display_phone_number": message.business.display_phone_number,
     }
@@ -291,6 +294,11 @@ def whatsapp_metadata(message: InboundMessage) -> dict[str, Any]:
         metadata["edited"] = True
         metadata["original_message_id"] = message.original_message_id
     return metadata
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`value` as the plain dict Rasa stores in the tracker (it is one already, from json)."""
+    return value if type(value) is dict else dict(value)
 
 
 def opt_out_keywords(value: str | Iterable[str] | None) -> tuple[str, ...]:
