@@ -253,14 +253,7 @@ def _parse_change(
         if business is None and default_phone_number_id:
             business = BusinessNumber(phone_number_id=default_phone_number_id)
         if business is None:
-            emit(
-                SkippedChange(
-                    object=obj,
-                    field=field,
-                    reason="value.metadata.phone_number_id is missing",
-                    raw=change,
-                )
-            )
+            emit(_without_number(obj, field, change))
             return
         for item in _list(value.get(USER_PREFERENCES_FIELD)):
             preference = _preference(item, business)
@@ -282,14 +275,7 @@ def _parse_change(
             len(messages),
             len(statuses),
         )
-        emit(
-            SkippedChange(
-                object=obj,
-                field=field,
-                reason="value.metadata.phone_number_id is missing",
-                raw=change,
-            )
-        )
+        emit(_without_number(obj, field, change))
     elif business is not None:
         if messages:  # a status webhook has no contacts to read
             contacts = [_contact(raw) for raw in _list(value.get("contacts"))]
@@ -306,6 +292,13 @@ def _parse_change(
     errors = _errors(raw_errors) if raw_errors is not None else ()
     if errors:
         emit(WebhookErrors(business=business, errors=errors, raw=value))
+
+
+def _without_number(obj: str, field: str, change: JSONObject) -> SkippedChange:
+    """A change that says nothing of the number it is for: nothing can be answered from it."""
+    return SkippedChange(
+        object=obj, field=field, reason="value.metadata.phone_number_id is missing", raw=change
+    )
 
 
 # --- messages ---------------------------------------------------------------------------------
