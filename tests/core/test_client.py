@@ -329,6 +329,31 @@ async def test_a_read_receipt_within_a_deadline_is_abandoned_when_slow(
     assert len(graph.requests) == 1
 
 
+async def test_a_receipts_deadline_is_real_time_whatever_clock_the_client_is_given(
+    graph: GraphServer, fake_time: FakeTime
+) -> None:
+    # The injected clock only moves with the injected sleeps: a deadline read on it would never
+    # come, and each attempt would get the whole `within` again.
+    graph.script("/messages", [slow(2.0)] * 4)
+    async with make_client(graph, fake_time) as client:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(GraphTransportError, match="timed out"):
+            await client.mark_as_read(PHONE_NUMBER_ID, "wamid.IN1", within=0.3)
+        took = asyncio.get_running_loop().time() - started
+    assert took < 1.0
+    assert len(graph.requests) == 1
+
+
+@pytest.mark.parametrize("within", [0, -1, float("inf"), float("nan")])
+async def test_a_deadline_that_is_not_a_positive_number_is_refused(
+    graph: GraphServer, fake_time: FakeTime, within: float
+) -> None:
+    async with make_client(graph, fake_time) as client:
+        with pytest.raises(ValueError, match="within"):
+            await client.mark_as_read(PHONE_NUMBER_ID, "wamid.IN1", within=within)
+    assert graph.requests == []
+
+
 async def test_a_read_receipt_is_retried_while_its_deadline_leaves_time(
     graph: GraphServer, fake_time: FakeTime
 ) -> None:

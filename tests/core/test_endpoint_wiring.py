@@ -4,14 +4,14 @@ import asyncio
 
 import pytest
 
-from connectors.whatsapp.core.client import UntrustedMediaURLError
+from connectors.whatsapp.core.client import GraphClient, UntrustedMediaURLError
 from connectors.whatsapp.core.config import WhatsAppConfig
 from connectors.whatsapp.core.endpoint import WebhookEndpoint
 from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.processing import READ_RECEIPT_WAIT_SECONDS
 from connectors.whatsapp.core.signature import SIGNATURE_HEADER, sign
 from connectors.whatsapp.core.webhook import WebhookRequest
-from tests.conftest import APP_SECRET
+from tests.conftest import ACCESS_TOKEN, APP_SECRET
 from tests.support.graph_server import GraphServer, slow
 from tests.support.settings import credentials
 from tests.support.webhooks import encode, text_message
@@ -62,3 +62,38 @@ async def test_a_read_receipt_that_hangs_holds_the_turn_back_two_seconds_at_most
     waited = delivered[0][1] - started
     assert READ_RECEIPT_WAIT_SECONDS - 0.1 <= waited < READ_RECEIPT_WAIT_SECONDS + 1
     assert len([r for r in graph.requests if r.json.get("status") == "read"]) == 1
+
+
+async def test_a_client_of_another_class_keeps_the_pipelines_two_second_limit() -> None:
+    """A subclass whose `mark_as_read` takes no `within` (written before it existed) is given
+    neither `within` nor an unbounded wait: the pipeline's own timer stands in."""
+    calls: list[str] = []
+
+    class OldClient(GraphClient):
+        async def mark_as_read(  # type: ignore[override]
+            self, phone_number_id: str, message_id: str, typing_indicator: bool = False
+        ) -> None:
+            calls.append(message_id)
+            await asyncio.sleep(30)  # Meta never answers
+
+    delivered: list[str] = []
+
+    async def deliver(bot_input: BotInput) -> None:
+        delivered.append(bot_input.text)
+
+    config = WhatsAppConfig.from_mapping(credentials("http://127.0.0.1:9"))
+    client = OldClient(access_token=ACCESS_TOKEN, base_url="http://127.0.0.1:9")
+    endpoint = WebhookEndpoint(config, deliver, client=client)
+    loop = asyncio.get_running_loop()
+    try:
+        payload, _ = text_message("5511900000078", "oi")
+        body = encode(payload)
+        request = WebhookRequest("POST", body, {SIGNATURE_HEADER: sign(body, APP_SECRET)})
+        started = loop.time()
+        assert (await endpoint.receive(request)).status == 200
+        await asyncio.wait_for(endpoint.join(), 10)
+        waited = loop.time() - started
+    finally:
+        await endpoint.close()
+    assert delivered == ["oi"] and len(calls) == 1
+    assert READ_RECEIPT_WAIT_SECONDS - 0.1 <= waited < READ_RECEIPT_WAIT_SECONDS + 1

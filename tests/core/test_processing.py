@@ -1,9 +1,11 @@
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 
 from connectors.whatsapp.core.dedup import InMemoryDedupStore
+from connectors.whatsapp.core.errors import GraphTransportError
 from connectors.whatsapp.core.events import InboundMessage, StatusUpdate
 from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.parsing import parse_webhook
@@ -198,3 +200,37 @@ async def test_a_slow_read_receipt_does_not_hold_the_answer_back() -> None:
     await inbound.join()
     # Abandoned before the answer: a late "typing..." would show after it.
     assert order == ["receipt abandoned", "answer"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "logged"),
+    [
+        (asyncio.TimeoutError(), "not answered in time"),
+        (GraphTransportError("timed out", method="POST", path="/x"), "Could not mark"),
+        (RuntimeError("a bug"), "Marking wamid"),
+    ],
+)
+async def test_an_acknowledge_that_bounds_itself_fails_without_stopping_the_turn(
+    failure: Exception, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`acknowledge_wait=None`: no timer of the pipeline's; whatever the acknowledge raises is
+    logged (never a logging error) and the answer still goes out."""
+    delivered: list[str] = []
+
+    async def acknowledge(message: InboundMessage, expects_answer: bool) -> None:
+        raise failure
+
+    async def deliver(bot_input: BotInput) -> None:
+        delivered.append(bot_input.text)
+
+    inbound = InboundPipeline(
+        dedup=InMemoryDedupStore(ttl_seconds=9, max_entries=9),
+        deliver=deliver,
+        acknowledge=acknowledge,
+        acknowledge_wait=None,
+    )
+    with caplog.at_level(logging.WARNING):
+        await inbound.admit(parse_webhook(text_message("5511900000032", "oi")[0]))
+        await inbound.join()
+    assert delivered == ["oi"]
+    assert any(logged in record.getMessage() for record in caplog.records)

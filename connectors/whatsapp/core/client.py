@@ -68,6 +68,9 @@ DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 (20 s), so that a call that times out is retried at least once. No `sock_read`: the total bounds
 a small answer already, and a read timeout is one more timer per request, re-armed on every
 chunk (each timer is objects alive across the round trip: see `_request_json`)."""
+MIN_ATTEMPT_SECONDS = 0.1
+"""A call with a deadline (`mark_as_read(within=...)`) is retried only if at least this much
+time would be left for the retry: a request with a few milliseconds to live only times out."""
 DEFAULT_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=300, connect=5, sock_read=30)
 """For media downloads and uploads (up to 100 MB): a long total, but no stall over 30 s."""
 DEFAULT_MAX_MEDIA_BYTES = 100 * 1024 * 1024
@@ -240,6 +243,8 @@ class GraphClient:
         """
         if not message_id:
             raise ValueError("message_id must not be empty")
+        if within is not None and not (math.isfinite(within) and within > 0):
+            raise ValueError(f"within must be a positive number of seconds, not {within!r}")
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "status": "read",
@@ -415,7 +420,8 @@ class GraphClient:
         # Encoded once for every attempt, without copying the caller's body.
         data = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else None
         headers = self._json_headers if data is not None else self._auth_headers
-        deadline = None if within is None else self._clock() + within
+        # Real time (aiohttp's timeouts are), not `self._clock`, which tests may stop.
+        deadline = None if within is None else time.monotonic() + within
         attempt = functools.partial(
             self._attempt_json,
             method,
@@ -464,12 +470,12 @@ class GraphClient:
     def _timeout_until(
         self, timeout: aiohttp.ClientTimeout, deadline: float
     ) -> aiohttp.ClientTimeout:
-        """`timeout` shortened to end by `deadline` (`self._clock` time), made once per length.
+        """`timeout` shortened to end by `deadline` (`time.monotonic`), made once per length.
 
         Raises:
             asyncio.TimeoutError: the deadline has passed.
         """
-        left = deadline - self._clock()
+        left = deadline - time.monotonic()
         if left <= 0:
             raise asyncio.TimeoutError
         # Whole tens of milliseconds, so that receipts share a handful of timeouts.
@@ -521,10 +527,13 @@ class GraphClient:
                         )
                     else:
                         metrics.graph_request(kind, "transport_error", time.perf_counter() - began)
-                now = self._clock()
-                delay = self._retry.delay_for(attempts, exc, None, now - started)
-                if delay is not None and deadline is not None and now + delay >= deadline:
-                    delay = None  # no time left for another attempt
+                delay = self._retry.delay_for(attempts, exc, None, self._clock() - started)
+                if (
+                    delay is not None
+                    and deadline is not None
+                    and time.monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline
+                ):
+                    delay = None  # too little time left for another attempt to be answered
                 if delay is None:
                     if attempts > 1:
                         logger.warning(

@@ -33,6 +33,7 @@ from typing import Any
 from connectors.whatsapp.core.client import GraphClient
 from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
 from connectors.whatsapp.core.dedup import DedupStore, InMemoryDedupStore, RedisDedupStore
+from connectors.whatsapp.core.errors import WhatsAppError
 from connectors.whatsapp.core.events import InboundMessage, StatusUpdate
 from connectors.whatsapp.core.identity import (
     IdentityStore,
@@ -211,13 +212,41 @@ def _load_hook(path: str | None, key: str) -> Any:
 def make_acknowledge(client: GraphClient, config: WhatsAppConfig) -> Acknowledge | None:
     """Marking accepted messages as read, with "typing..." when an answer will follow, if asked.
 
-    It hands back the client's own request to await (no coroutine of its own around it: one
-    frame less alive per message while the receipt is in flight), bounded by the client to
-    `READ_RECEIPT_WAIT_SECONDS`, retries included. A failure only costs the blue ticks: the
-    pipeline logs it and goes on (`InboundPipeline._turn`).
+    A failure only costs the blue ticks: it is logged, never raised. (The endpoint itself uses
+    `receipts_for`, whose receipts bound their own time.)
     """
     if not config.mark_as_read:
         return None
+
+    async def acknowledge(message: InboundMessage, expects_answer: bool) -> None:
+        try:
+            await client.mark_as_read(
+                message.business.phone_number_id,
+                message.id,
+                typing_indicator=config.typing_indicator and expects_answer,
+            )
+        except WhatsAppError as error:
+            logger.warning("Could not mark %s as read: %s", message.id, error)
+
+    return acknowledge
+
+
+def receipts_for(
+    client: GraphClient, config: WhatsAppConfig
+) -> tuple[Acknowledge | None, float | None]:
+    """The read receipts the pipeline sends, and how long it must let one hold a turn back.
+
+    With this project's `GraphClient`, the acknowledge hands back the client's own request (no
+    coroutine of ours around it: a frame less alive per message while the receipt is in
+    flight), bounded by the client's aiohttp timeout to `READ_RECEIPT_WAIT_SECONDS`, retries
+    included, so the pipeline needs no timer of its own (None). A client of another class (a
+    subclass overriding `mark_as_read`, a stand-in) keeps `make_acknowledge` and the pipeline's
+    timer: it may not take `within`, or honour it.
+    """
+    if not config.mark_as_read:
+        return None, None
+    if type(client).mark_as_read is not GraphClient.mark_as_read:
+        return make_acknowledge(client, config), READ_RECEIPT_WAIT_SECONDS
     typing = config.typing_indicator
 
     def acknowledge(message: InboundMessage, expects_answer: bool) -> Awaitable[None]:
@@ -228,7 +257,7 @@ def make_acknowledge(client: GraphClient, config: WhatsAppConfig) -> Acknowledge
             within=READ_RECEIPT_WAIT_SECONDS,
         )
 
-    return acknowledge
+    return acknowledge, None
 
 
 class WebhookEndpoint:
@@ -325,11 +354,12 @@ class WebhookEndpoint:
     def pipeline(self) -> InboundPipeline:
         """The de-duplicated, per-sender ordered processing of accepted messages."""
         if self._pipeline is None:
+            acknowledge, acknowledge_wait = receipts_for(self.client, self.config)
             self._pipeline = InboundPipeline(
                 dedup=self.dedup,
                 deliver=self._deliver_to_bot,
-                acknowledge=make_acknowledge(self.client, self.config),
-                acknowledge_wait=None,  # make_acknowledge's receipts bound themselves
+                acknowledge=acknowledge,
+                acknowledge_wait=acknowledge_wait,
                 status_hook=self._failed_status_hook,
                 translate=Translator(self._inbound, self.identities),
                 event_hook=self.event_hook,

@@ -226,9 +226,8 @@ class InboundPipeline:
                         await self._acknowledge(message, bot_input is not None)
             except asyncio.TimeoutError:
                 logger.warning(
-                    "Read receipt for %s not answered in %g s: abandoned, answering without it.",
+                    "Read receipt for %s not answered in time: abandoned, answering without it.",
                     message.id,
-                    self._acknowledge_wait,
                 )
             except WhatsAppError as error:  # the Graph API said no, or could not be reached
                 logger.warning("Could not mark %s as read: %s", message.id, error)
