@@ -78,7 +78,8 @@ class InboundPipeline:
         the intake de-duplicates messages itself (atomically with storing them), so `dedup` is
         then used for statuses only. `acknowledge_wait`: how long a read receipt may hold the
         turn back before it is abandoned; None when `acknowledge` bounds itself (the endpoint's
-        does, through the Graph client's own timeout, which saves a timer per message)."""
+        does with this project's `GraphClient`, through its aiohttp timeout, which saves a timer
+        per message: `endpoint.receipts_for`)."""
         self._dedup = dedup
         self._deliver = deliver
         self._acknowledge = acknowledge
