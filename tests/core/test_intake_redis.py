@@ -18,7 +18,7 @@ import redis
 
 from connectors.whatsapp.core.events import InboundMessage
 from connectors.whatsapp.core.parsing import parse_webhook
-from connectors.whatsapp.core.queue import QueueFull, QueueUnavailable
+from connectors.whatsapp.core.queue import QueueFull, QueueUnavailable, turn_attempt
 from connectors.whatsapp.core.queue.records import decode_message, encode_message
 from connectors.whatsapp.core.queue.redis_stream import DONE_PREFIX, RedisStreamIntake
 from tests.support.processes import PROJECT_ROOT, child_env, free_port
@@ -47,7 +47,8 @@ def message(sender: str, text: str) -> InboundMessage:
 
 
 class Bot:
-    """Records turns; `slow` texts take `delay` s; `failing` texts raise."""
+    """Records turns; `slow` texts take `delay` s; `failing` texts raise (`failing_once` the
+    first time)."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
@@ -57,7 +58,10 @@ class Bot:
         self.max_concurrent = 0
         self.started = asyncio.Event()
         self.failing: set[str] = set()
+        self.failing_once: set[str] = set()
         self.hang: set[str] = set()
+        self.attempts: list[tuple[str | None, int, int]] = []
+        """(text, turn_attempt() in the turn, turn_attempt() in a worker thread of the turn)."""
 
     def handler(self, name: str) -> Callable[[InboundMessage], Any]:
         async def turn(msg: InboundMessage) -> None:
@@ -66,12 +70,17 @@ class Bot:
                 self.overlaps += 1
             self.max_concurrent = max(self.max_concurrent, sum(self.running.values()))
             self.started.set()
+            in_thread = await asyncio.to_thread(turn_attempt)
+            self.attempts.append((msg.text, turn_attempt(), in_thread))
             try:
                 if msg.text in self.hang:
                     await asyncio.Event().wait()
                 await asyncio.sleep(self.delay)
                 if msg.text in self.failing:
                     raise RuntimeError(f"turn of {msg.text!r} exploded")
+                if msg.text in self.failing_once:
+                    self.failing_once.discard(msg.text)
+                    raise RuntimeError(f"turn of {msg.text!r} exploded once")
                 self.turns.append((name, msg.text))
             finally:
                 self.running[msg.sender] -= 1
@@ -217,6 +226,31 @@ async def test_a_killed_instances_messages_are_answered_by_the_survivor_after_cl
     assert elapsed >= 0.3  # not before the dead instance's claim went idle
     assert health["queue_reclaimed"] >= 1
     assert health["pending"] == 0
+
+
+async def test_a_turn_run_again_knows_it_is_a_re_run_and_nothing_else_does(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    bot = Bot()
+    bot.hang = {"pendurada"}
+    sender = "5511911110017"
+    async with instance(redis_url, bot, "a") as a:
+        await a.submit([message(sender, "pendurada")])
+        await asyncio.wait_for(bot.started.wait(), 5)
+        await kill(a)
+    bot.hang = set()
+    bot.failing_once = {"falha uma vez"}
+    async with instance(redis_url, bot, "b") as b:
+        await b.submit([message(sender, "falha uma vez"), message(sender, "normal")])
+        await settle(b)
+    assert bot.attempts == [
+        ("pendurada", 1, 1),
+        ("pendurada", 2, 2),  # its instance died: run again by b
+        ("falha uma vez", 1, 1),
+        ("falha uma vez", 2, 2),  # it raised: retried
+        ("normal", 1, 1),
+    ]
+    assert turn_attempt() == 1  # outside any turn
 
 
 async def test_a_long_turn_keeps_its_claim(redis_url: str, raw: "redis.Redis[bytes]") -> None:

@@ -20,11 +20,12 @@ from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
-from sanic import Blueprint, response
+from sanic import Blueprint, Sanic, response
 from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.whatsapp.adapters.rasa_replay import saved_answers
 from connectors.whatsapp.core.client import GraphClient
 from connectors.whatsapp.core.config import ConfigError, WhatsAppConfig
 from connectors.whatsapp.core.dedup import DedupStore
@@ -32,6 +33,7 @@ from connectors.whatsapp.core.endpoint import WebhookEndpoint
 from connectors.whatsapp.core.inbound import BotInput
 from connectors.whatsapp.core.outbound import Outbound
 from connectors.whatsapp.core.processing import StatusHook
+from connectors.whatsapp.core.queue import turn_attempt
 from connectors.whatsapp.core.rendering import RenderOptions
 from connectors.whatsapp.core.turn_sender import TurnSender, wait_for_answers
 from connectors.whatsapp.core.webhook import (
@@ -204,6 +206,8 @@ class WhatsAppInput(InputChannel):
         outbound = endpoint.outbound
         unsent = self._unsent_answers
 
+        server: list[Sanic] = []  # the app, once started: a re-run asks its agent's tracker store
+
         async def deliver(bot_input: BotInput) -> None:
             output = WhatsAppOutput(
                 outbound,
@@ -213,6 +217,8 @@ class WhatsAppInput(InputChannel):
                 turn_id=bot_input.message_id,
             )
             try:
+                if turn_attempt() > 1 and await _answered_before(server, bot_input, output):
+                    return
                 await on_new_message(
                     UserMessage(
                         bot_input.text,
@@ -261,7 +267,8 @@ class WhatsAppInput(InputChannel):
             return _to_sanic(await endpoint.receive(neutral))
 
         @webhook.listener("after_server_start")
-        async def start_taking_work(*_: Any) -> None:
+        async def start_taking_work(app: Sanic, *_: Any) -> None:
+            server[:] = [app]
             _restore_log_level(log_level)
             # queue: redis: every instance consumes from the start, webhooks or not.
             await endpoint.start()
@@ -282,6 +289,28 @@ class WhatsAppInput(InputChannel):
         Its sends wait for a conversation's answers still going out, then go out at once.
         """
         return WhatsAppOutput(self.endpoint.outbound, unsent=self._unsent_answers)
+
+
+async def _answered_before(server: list[Sanic], bot_input: BotInput, output: OutputChannel) -> bool:
+    """On a re-run: if Rasa saved this message's turn already, send its saved answers again (the
+    ones Meta took are skipped by their answer keys) and say so; else False, and Rasa runs it.
+
+    `adapters/rasa_replay.py` says why. Rasa's app factory keeps the agent at `app.ctx.agent`.
+    """
+    agent = getattr(server[0].ctx, "agent", None) if server else None
+    answers = await saved_answers(agent, bot_input.sender_id, bot_input.message_id)
+    if answers is None:
+        return False
+    logger.info(
+        "Message %s from %s is in the conversation already (its turn ran before its instance "
+        "stopped): sending its %d saved answer(s) again, not running the bot twice.",
+        bot_input.message_id,
+        bot_input.sender_id,
+        len(answers),
+    )
+    for answer in answers:
+        await output.send_response(bot_input.sender_id, answer)
+    return True
 
 
 def _restore_log_level(level: int) -> None:

@@ -326,8 +326,30 @@ SLOW_SECONDS = 3.0
 class RasaProcess:
     name: str
     port: int
-    process: subprocess.Popen[bytes]
+    args: list[str]
     log: Path
+    process: subprocess.Popen[bytes] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.launch()
+
+    def launch(self) -> None:
+        """Start `rasa run` (again, on the same port, appending to the same log)."""
+        self.process = subprocess.Popen(
+            self.args,
+            cwd=PROJECT_ROOT,
+            env=child_env({"TICKET_LOCK_LIFETIME": "5"}),
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self) -> None:
+        try:
+            wait_http(self.base + "/", 240, self.process)
+        except (RuntimeError, TimeoutError) as error:
+            output = self.log.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"rasa run {self.name}: {error}\n{output}") from None
 
     @property
     def base(self) -> str:
@@ -424,18 +446,9 @@ def start_rasa(
     name: str, model: Path, directory: Path, credentials: Path, endpoints: Path
 ) -> RasaProcess:
     port = free_port()
-    log = directory / f"rasa-{name}.log"
     args = [RASA, "run", "-m", str(model), "--credentials", str(credentials)]
     args += ["--endpoints", str(endpoints), "--port", str(port), "-i", "127.0.0.1"]
-    process = subprocess.Popen(
-        args,
-        cwd=PROJECT_ROOT,
-        env=child_env({"TICKET_LOCK_LIFETIME": "5"}),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return RasaProcess(name, port, process, log)
+    return RasaProcess(name, port, args, directory / f"rasa-{name}.log")
 
 
 @pytest.fixture(scope="module")
@@ -485,11 +498,7 @@ def cluster_parts(
         ]
         try:
             for instance in instances:
-                try:
-                    wait_http(instance.base + "/", 240, instance.process)
-                except (RuntimeError, TimeoutError) as error:
-                    output = instance.log.read_text(errors="replace")[-4000:]
-                    raise RuntimeError(f"rasa run {instance.name}: {error}\n{output}") from None
+                instance.wait_ready()
             yield graph, state, redis, instances
         finally:
             for instance in instances:
@@ -586,6 +595,38 @@ async def test_redis_stopped_means_503_and_once_it_is_back_nothing_accepted_is_l
     # Nothing lost, in order. A turn that was under way when Redis went away may run again
     # (its end could not be recorded): at least once, never out of order.
     assert list(dict.fromkeys(seen)) == expected
+
+
+async def test_an_instance_killed_after_rasa_saved_its_turn_leaves_it_answered_not_run_twice(
+    cluster: Cluster,
+) -> None:
+    """Killed in the window between Rasa's save and the end of the turn's answers: the turn runs
+    again elsewhere, finds itself in the tracker, and only sends its answers again."""
+    sender = "5511988880004"
+    payload, wamid = text_message(sender, "menu")  # no custom action: Rasa saves at once
+    cluster.state.mode = "slow"  # the answer is still in flight when the tracker is saved
+    assert await cluster.post(cluster.instances[0], payload) == 200
+    deadline = time.monotonic() + 30
+    while not (cluster.user_message_ids(sender) and cluster.delivered_to(sender)):
+        assert time.monotonic() < deadline, "the turn was never saved and sent"
+        await asyncio.sleep(0.05)
+    # Whichever instance read the entry first runs the turn: that one dies.
+    running = [(await cluster.health(i))[1]["running_here"] for i in cluster.instances]
+    assert sorted(running) == [0, 1], running
+    a, b = cluster.instances if running[0] else cluster.instances[::-1]
+    a.kill()  # saved, its answer sent to Meta, not answered yet: the turn had not ended
+    cluster.state.mode = "up"
+    try:
+        health = await cluster.settle(timeout=120)
+        assert cluster.user_message_ids(sender) == [wamid]  # the message once, not run again
+        [menu] = cluster.bot_texts(sender)
+        # Sent again by b (its first sending had no answer from Meta): the same answer.
+        assert {body_text(body) for body in cluster.delivered_to(sender)} == {menu}
+        assert health["queue_reclaimed"] >= 1
+        assert "not running the bot twice" in b.log.read_text(errors="replace")
+    finally:
+        a.launch()
+        a.wait_ready()
 
 
 async def test_an_instance_killed_mid_turn_leaves_every_accepted_message_to_the_survivor(

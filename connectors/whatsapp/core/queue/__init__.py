@@ -18,12 +18,29 @@ messages could not be stored.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from connectors.whatsapp.core.events import InboundMessage
 
 Handler = Callable[[InboundMessage], Awaitable[None]]
 """One turn: de-duplication, read receipt, the bot. Raises when the turn failed."""
+
+
+_ATTEMPT: ContextVar[int] = ContextVar("whatsapp_turn_attempt", default=1)
+
+
+def turn_attempt() -> int:
+    """Which attempt at its message the turn under way is: 1 unless the intake runs it again.
+
+    With `queue: redis` a turn whose instance died before the turn ended (killed after the bot
+    had answered, say), or whose handler raised, is run again, by whichever instance is alive:
+    `attempt` 2 or more. A bot with effects outside the turn reads this to not repeat them; the
+    Rasa channel looks for the message in the tracker first (`adapters/rasa_replay.py`). Set by
+    the intake around the handler, so it is seen by everything the turn awaits or starts
+    (`asyncio.to_thread` included), and by nothing else.
+    """
+    return _ATTEMPT.get()
 
 
 class QueueFull(Exception):
@@ -100,5 +117,6 @@ __all__ = [
     "QueueFull",
     "QueueUnavailable",
     "conversation_key",
+    "turn_attempt",
     "unique_messages",
 ]

@@ -63,7 +63,13 @@ from redis.exceptions import ResponseError
 
 from connectors.whatsapp.core.dedup import MESSAGE_KEY, REDIS_PREFIX
 from connectors.whatsapp.core.events import InboundMessage
-from connectors.whatsapp.core.queue import Handler, QueueFull, QueueUnavailable, conversation_key
+from connectors.whatsapp.core.queue import (
+    _ATTEMPT,
+    Handler,
+    QueueFull,
+    QueueUnavailable,
+    conversation_key,
+)
 from connectors.whatsapp.core.queue.records import UnreadableRecord, decode_message, encode_message
 from connectors.whatsapp.core.redis_client import LoopBoundRedis, run_script
 
@@ -703,6 +709,7 @@ class RedisStreamIntake:
             return None
         if self._handler is None:
             raise RuntimeError("RedisStreamIntake has no handler: call bind() first")
+        running_as = _ATTEMPT.set(attempt)
         try:
             await self._handler(message)
         except asyncio.CancelledError:
@@ -725,6 +732,8 @@ class RedisStreamIntake:
             )
             await asyncio.sleep(delay)
             return None
+        finally:
+            _ATTEMPT.reset(running_as)
         self.counters["queue_turns"] += 1
         return str(self.done_ttl_seconds) if wamid else ""
 
