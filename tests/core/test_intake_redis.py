@@ -69,9 +69,9 @@ class Bot:
             if self.running[msg.sender] > 1:
                 self.overlaps += 1
             self.max_concurrent = max(self.max_concurrent, sum(self.running.values()))
-            self.started.set()
             in_thread = await asyncio.to_thread(turn_attempt)
             self.attempts.append((msg.text, turn_attempt(), in_thread))
+            self.started.set()  # after the record: a test may kill the instance once it is set
             try:
                 if msg.text in self.hang:
                     await asyncio.Event().wait()
