@@ -206,7 +206,7 @@ class WhatsAppInput(InputChannel):
         outbound = endpoint.outbound
         unsent = self._unsent_answers
 
-        server: list[Sanic] = []  # the app, once started: a re-run asks its agent's tracker store
+        app: Sanic | None = None  # once started: a re-run asks its agent's tracker store
 
         async def deliver(bot_input: BotInput) -> None:
             output = WhatsAppOutput(
@@ -217,7 +217,7 @@ class WhatsAppInput(InputChannel):
                 turn_id=bot_input.message_id,
             )
             try:
-                if turn_attempt() > 1 and await _answered_before(server, bot_input, output):
+                if turn_attempt() > 1 and await _answered_before(app, bot_input, output):
                     return
                 await on_new_message(
                     UserMessage(
@@ -267,8 +267,9 @@ class WhatsAppInput(InputChannel):
             return _to_sanic(await endpoint.receive(neutral))
 
         @webhook.listener("after_server_start")
-        async def start_taking_work(app: Sanic, *_: Any) -> None:
-            server[:] = [app]
+        async def start_taking_work(started: Sanic, *_: Any) -> None:
+            nonlocal app
+            app = started
             _restore_log_level(log_level)
             # queue: redis: every instance consumes from the start, webhooks or not.
             await endpoint.start()
@@ -291,13 +292,13 @@ class WhatsAppInput(InputChannel):
         return WhatsAppOutput(self.endpoint.outbound, unsent=self._unsent_answers)
 
 
-async def _answered_before(server: list[Sanic], bot_input: BotInput, output: OutputChannel) -> bool:
+async def _answered_before(app: Sanic | None, bot_input: BotInput, output: OutputChannel) -> bool:
     """On a re-run: if Rasa saved this message's turn already, send its saved answers again (the
     ones Meta took are skipped by their answer keys) and say so; else False, and Rasa runs it.
 
     `adapters/rasa_replay.py` says why. Rasa's app factory keeps the agent at `app.ctx.agent`.
     """
-    agent = getattr(server[0].ctx, "agent", None) if server else None
+    agent = getattr(app.ctx, "agent", None) if app is not None else None
     answers = await saved_answers(agent, bot_input.sender_id, bot_input.message_id)
     if answers is None:
         return False

@@ -37,21 +37,12 @@ async def saved_answers(agent: Any, sender_id: str, message_id: str) -> list[dic
     tracker = await store.retrieve(sender_id)
     if tracker is None:
         return None
-    events = list(tracker.events)
-    start = next(
-        (
-            index
-            for index in range(len(events) - 1, -1, -1)
-            if isinstance(events[index], UserUttered) and events[index].message_id == message_id
-        ),
-        None,
-    )
-    if start is None:
-        return None
-    answers = []
-    for event in events[start + 1 :]:
-        if isinstance(event, UserUttered):  # the next turn (a trigger_intent, say)
-            break
+    answers: list[BotUttered] = []  # walking back: the bot events since the last user event
+    for event in reversed(tracker.events):
         if isinstance(event, BotUttered):
-            answers.append(event.message())
-    return answers
+            answers.append(event)
+        elif isinstance(event, UserUttered):
+            if event.message_id == message_id:
+                return [answer.message() for answer in reversed(answers)]
+            answers.clear()  # a later turn's (a trigger_intent, say)
+    return None

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from rasa.core.agent import Agent
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
@@ -10,17 +11,11 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from connectors.whatsapp.adapters.rasa_replay import saved_answers
 
 
-class Agent:
-    """What `saved_answers` reads of Rasa's `Agent`: its tracker store."""
-
-    def __init__(self, tracker_store: Any) -> None:
-        self.tracker_store = tracker_store
-
-
 async def agent_with(sender: str, events: list[Any]) -> Agent:
+    """Rasa's own Agent (no model needed to read trackers), its store wrapped as `rasa run`'s."""
     store = InMemoryTrackerStore(Domain.empty())
     await store.save(DialogueStateTracker.from_events(sender, events))
-    return Agent(store)
+    return Agent(tracker_store=store)
 
 
 async def test_the_answers_are_the_bot_events_between_the_message_and_the_next_one() -> None:
