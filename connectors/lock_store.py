@@ -100,6 +100,9 @@ OPTIONS = (
 )
 SUBSCRIBE_WAIT_SECONDS = 1.0
 LISTENER_READ_SECONDS = 1.0
+# After a lost subscription, the listener retries after this, doubling up to the maximum.
+LISTENER_RETRY_SECONDS = 0.1
+LISTENER_RETRY_MAX_SECONDS = 5.0
 
 _LUA_COMMON = """
 local function now_ms()
@@ -223,6 +226,7 @@ class _LoopState:
     listening: asyncio.Event = field(default_factory=asyncio.Event)
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # subscribed once, or failed
     listener: asyncio.Task[None] | None = None
+    closing: bool = False
 
 
 @dataclass
@@ -242,6 +246,22 @@ def _as_bool(value: Any) -> bool:
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel `task` until it has ended: one cancellation can be lost on Python 3.10.
+
+    redis-py reads with async-timeout; when its read timeout fires in the same loop iteration as
+    our `cancel()`, the cancellation comes back as a timeout, which redis-py turns into "no
+    message", and the task goes on (https://github.com/aio-libs-abandoned/async-timeout/issues/229;
+    seen here as a `close()` that never returned). The listener also checks `closing` on every
+    read, so a lost cancellation costs at most one more cancel.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("Lock store: the subscription ended on %r.", task.exception())
 
 
 class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped: LockStore is Any
@@ -387,10 +407,9 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped:
         """Close this event loop's connections (and the synchronous client's)."""
         state = self._loops.pop(asyncio.get_running_loop(), None)
         if state is not None:
+            state.closing = True
             if state.listener is not None:
-                state.listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await state.listener
+                await _stop(state.listener)
             await state.client.close(close_connection_pool=True)
         if self._sync_state is not None:
             self._sync_state.client.close()
@@ -400,19 +419,19 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped:
 
     async def _listen(self, state: _LoopState) -> None:
         """Wake this loop's waiters when a ticket of their conversation is released."""
-        backoff = 0.1
-        while True:
+        backoff = LISTENER_RETRY_SECONDS
+        while not state.closing:
             pubsub = state.client.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
-                while True:
+                while not state.closing:
                     message = await pubsub.get_message(timeout=LISTENER_READ_SECONDS)
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
                         state.listening.set()
                         state.settled.set()
-                        backoff = 0.1
+                        backoff = LISTENER_RETRY_SECONDS
                     elif message["type"] == "message":
                         conversation_id = message["data"].decode("utf-8", "replace")
                         for event in state.waiters.get(conversation_id, ()):
@@ -428,7 +447,7 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped:
                     backoff,
                 )
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, LISTENER_RETRY_MAX_SECONDS)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.reset()
