@@ -14,6 +14,7 @@ turn as one chart (matplotlib, which Rasa installs), shown in the README.
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -26,8 +27,10 @@ from _harness import PROJECT_ROOT, RESULTS_DIR
 BENCH = PROJECT_ROOT / "bench"
 RESULTS_MD = BENCH / "results.md"
 CHART = BENCH / "results.png"
-TIMEOUT_SECONDS = 300
-"""Each benchmark finishes in well under this; `make bench` stays under about 10 minutes."""
+TIMEOUT_SECONDS = int(os.environ.get("BENCH_TIMEOUT_SECONDS", "900"))
+"""A benchmark that has not finished by then is stopped. bench_intake.py took 154 s on one day
+and 260 s to over 300 s on another, on the same code: the shared machine's speed drifts (see
+results.md's header), so the bound is far above any run seen. `BENCH_TIMEOUT_SECONDS` sets it."""
 
 
 def machine() -> str:
@@ -40,18 +43,34 @@ def machine() -> str:
 
 
 def run(script: Path) -> tuple[str, float]:
+    """Run one benchmark; past `TIMEOUT_SECONDS`, stop it and what it started, and say so."""
     start = time.monotonic()
-    done = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, str(script)],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
-    output = done.stdout.decode("utf-8", "replace")
-    if done.returncode != 0:
-        raise SystemExit(f"{script.name} failed ({done.returncode}):\n{output[-3000:]}")
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, _ = process.communicate(timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            # As Ctrl-C would: the benchmark's `finally` blocks stop the servers it started,
+            # each in a session of its own (killing the script alone left them running).
+            process.send_signal(signal.SIGINT)
+            try:
+                stdout, _ = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                stdout, _ = process.communicate()
+            output = stdout.decode("utf-8", "replace")
+            raise SystemExit(
+                f"{script.name} did not finish in {TIMEOUT_SECONDS} s (stopped, with every "
+                f"process it started):\n{output[-3000:]}"
+            ) from None
+    output = stdout.decode("utf-8", "replace")
+    if process.returncode != 0:
+        raise SystemExit(f"{script.name} failed ({process.returncode}):\n{output[-3000:]}")
     return output, time.monotonic() - start
 
 
