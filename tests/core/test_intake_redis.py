@@ -263,6 +263,41 @@ async def test_a_long_turn_keeps_its_claim(redis_url: str, raw: "redis.Redis[byt
     assert bot.overlaps == 0
 
 
+async def test_runs_ending_at_any_moment_leave_no_renewer_and_no_false_expiry(
+    redis_url: str, raw: "redis.Redis[bytes]", caplog: pytest.LogCaptureFixture
+) -> None:
+    # Turns of random length end at every phase of the renewer's cycle (every 0.1 s here). A
+    # renewal that met the run's own release logged "the lease ... expired during a turn"; a
+    # renewer whose cancellation redis-py lost kept running, and logging, for good.
+    import random
+
+    class RandomBot(Bot):
+        def handler(self, name: str) -> Callable[[InboundMessage], Any]:
+            async def turn(msg: InboundMessage) -> None:
+                await asyncio.sleep(random.uniform(0, 0.25))
+                self.turns.append((name, msg.text))
+
+            return turn
+
+    bot = RandomBot()
+    senders = [f"55119222{index:05d}" for index in range(8)]
+    with caplog.at_level("WARNING", logger="connectors.whatsapp.core.queue.redis_stream"):
+        async with instance(redis_url, bot, "a", claim_idle_seconds=0.3) as a:
+            for round_ in range(25):
+                await a.submit([message(sender, f"r{round_}") for sender in senders])
+                await asyncio.sleep(random.uniform(0.2, 0.4))
+            await settle(a)
+            await asyncio.sleep(0.3)  # a leaked renewer would have woken by now
+            renewers = [
+                task
+                for task in asyncio.all_tasks()
+                if getattr(task.get_coro(), "__qualname__", "").endswith("._renew")
+            ]
+    assert len(bot.turns) == 25 * len(senders)
+    assert renewers == []
+    assert "expired during a turn" not in caplog.text
+
+
 async def test_health_counts_the_entries_claimed_by_a_turn_under_way(
     redis_url: str, raw: "redis.Redis[bytes]"
 ) -> None:

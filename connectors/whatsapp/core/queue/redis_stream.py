@@ -269,6 +269,16 @@ def _pending_count(summary: Any) -> int:
     return 0
 
 
+@dataclass(slots=True)
+class _Run:
+    """One run of a conversation's turns by this instance, as its lease renewer sees it."""
+
+    ending: bool = False
+    """A turn's end is being written: that script may give the lease back."""
+    over: bool = False
+    """The run has ended: the renewer stops, cancelled or not."""
+
+
 def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -587,13 +597,14 @@ class RedisStreamIntake:
         head = [lease, keys.order(conversation), keys.stream, keys.attempts]
         common = [self.consumer, self._lease_ms, DONE_PREFIX]
         renewer: asyncio.Task[None] | None = None
+        run = _Run()
         holding = False
         try:
             taken = await self._script(_START, head, common)
             if int(taken[0]) == 0:
                 return  # another instance runs this conversation; it will reach our entry
             holding = True
-            renewer = asyncio.get_running_loop().create_task(self._renew(conversation))
+            renewer = asyncio.get_running_loop().create_task(self._renew(conversation, run))
             while True:
                 if int(taken[0]) != 2:
                     holding = False  # {1}: nothing left, lease given back; {0}: lost
@@ -612,18 +623,21 @@ class RedisStreamIntake:
                     continue
                 ending = [*head, DONE_PREFIX + fields.get("w", "")]
                 ending_args = [*common, GROUP, entry_id, ttl]
+                run.ending = True  # the next script may give the lease back: not an expiry
                 if self._stopping:  # end this turn, take nothing more
                     finish_keys = [keys.stream, head[1], lease, keys.attempts, ending[4]]
                     await self._surely(_FINISH, finish_keys, [GROUP, entry_id, ttl], fields)
                     return
                 taken = await self._surely(_FINISH_NEXT, ending, ending_args, fields)
+                run.ending = False
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("Queue: the conversation %s stopped on a Redis error.", conversation)
         finally:
+            run.over = True
             if renewer is not None:
-                renewer.cancel()
+                renewer.cancel()  # may be lost in redis-py: the renewer also stops on `over`
             self._current.pop(conversation, None)
             if holding and not self._closed:
                 with contextlib.suppress(Exception):
@@ -656,11 +670,21 @@ class RedisStreamIntake:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _renew(self, conversation: str) -> None:
-        """Keep the lease (and the current entry) ours while a long turn runs."""
+    async def _renew(self, conversation: str, run: _Run) -> None:
+        """Keep the lease (and the current entry) ours while a long turn runs.
+
+        Stops when `run.over`, not only when cancelled: redis-py 4.6 can lose a cancellation
+        that meets one of its own timeouts (a lost one turned into a `TimeoutError`, caught
+        below, kept a renewer looping for the life of the process, logging a false expiry every
+        `claim_idle_seconds / 3`; https://github.com/aio-libs-abandoned/async-timeout/issues/229).
+        A renewal that finds the lease gone while the turn's end is being written is that end
+        giving it back, not an expiry.
+        """
         every = self.claim_idle_seconds / 3
-        while True:
+        while not run.over:
             await asyncio.sleep(every)
+            if run.over:
+                return
             try:
                 kept = await self._script(
                     _RENEW,
@@ -674,9 +698,11 @@ class RedisStreamIntake:
                     ],
                 )
             except Exception as error:
+                if run.over:
+                    return
                 logger.warning("Queue: could not renew the lease of %s: %s", conversation, error)
                 continue
-            if not kept:
+            if not kept and not (run.over or run.ending):
                 logger.error(
                     "Queue: the lease of %s expired during a turn (the loop was blocked for over "
                     "claim_idle_seconds?); another instance may run its next message meanwhile.",
