@@ -251,11 +251,13 @@ def _ms(seconds: float) -> int:
 async def _stop(task: asyncio.Task[None]) -> None:
     """Cancel `task` until it has ended: one cancellation can be lost on Python 3.10.
 
-    redis-py reads with async-timeout; when its read timeout fires in the same loop iteration as
-    our `cancel()`, the cancellation comes back as a timeout, which redis-py turns into "no
-    message", and the task goes on (https://github.com/aio-libs-abandoned/async-timeout/issues/229;
-    seen here as a `close()` that never returned). The listener also checks `closing` on every
-    read, so a lost cancellation costs at most one more cancel.
+    redis-py runs parts of its calls under async-timeout (`async_timeout(0)` when it takes a
+    pooled connection, the read timeout of `get_message`); when that timeout fires in the same
+    loop iteration as our `cancel()`, the cancellation comes back as a timeout, which redis-py
+    turns into an error or "no message", and the task goes on
+    (https://github.com/aio-libs-abandoned/async-timeout/issues/229; seen here as a `close()`
+    that never returned). The listener also checks `closing` on every pass, so a lost
+    cancellation costs at most one more cancel.
     """
     while not task.done():
         task.cancel()

@@ -681,7 +681,7 @@ class RedisStreamIntake:
         giving it back, not an expiry.
         """
         every = self.claim_idle_seconds / 3
-        while not run.over:
+        while True:
             await asyncio.sleep(every)
             if run.over:
                 return
