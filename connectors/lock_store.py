@@ -229,6 +229,14 @@ class _LoopState:
     closing: bool = False
 
 
+@dataclass(slots=True)
+class _Hold:
+    """One held ticket, as its keep-alive sees it."""
+
+    released: bool = False
+    """The turn is over: the keep-alive stops, cancelled or not (see `_stop`)."""
+
+
 @dataclass
 class _SyncState:
     client: Any  # redis.Redis
@@ -482,12 +490,14 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped:
         """
         state = self._loop_state()
         ticket = await self._acquire(state, conversation_id, lock_lifetime, wait_time_in_seconds)
+        hold = _Hold()
         keep_alive = asyncio.get_running_loop().create_task(
-            self._keep_alive(state, conversation_id, ticket, lock_lifetime)
+            self._keep_alive(state, conversation_id, ticket, lock_lifetime, hold)
         )
         try:
             yield TicketLock(conversation_id, deque([Ticket(ticket, time.time() + lock_lifetime)]))
         finally:
+            hold.released = True
             keep_alive.cancel()
             await self._release_quietly(state, conversation_id, ticket)
 
@@ -563,17 +573,28 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped:
                 del state.waiters[conversation_id]
 
     async def _keep_alive(
-        self, state: _LoopState, conversation_id: str, ticket: int, lifetime: float
+        self, state: _LoopState, conversation_id: str, ticket: int, lifetime: float, hold: _Hold
     ) -> None:
-        """Renew the held ticket every third of its lifetime, so a live long turn keeps it."""
+        """Renew the held ticket every third of its lifetime, so a live long turn keeps it.
+
+        Stops once `hold.released`, not only when cancelled: a cancellation that redis-py lost
+        (see `_stop`) let a renewal reach Redis after the release, which then looked like an
+        expired ticket and was logged as one.
+        """
         key = self.tickets_key(conversation_id)
         while True:
             await asyncio.sleep(lifetime / 3)
+            if hold.released:
+                return
             try:
                 ahead = int(await self._script(state.turn, [key], [ticket, _ms(lifetime)]))
             except LockError as error:
+                if hold.released:
+                    return
                 logger.warning("Lock store: could not renew ticket %s (%s).", ticket, error)
                 continue
+            if hold.released:
+                return
             if ahead != 0:
                 logger.error(
                     "Lock store: the held ticket %s of conversation '%s' expired (the event loop "

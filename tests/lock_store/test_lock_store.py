@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import random
 import time
 from pathlib import Path
 
@@ -204,6 +205,34 @@ async def test_close_ends_a_subscription_that_keeps_reconnecting(
                 assert not late, f"close() #{attempt} did not return: its listener outlived it"
         finally:
             logging.getLogger("connectors.lock_store").disabled = False
+
+
+async def test_turns_ending_at_any_moment_leave_no_keep_alive_and_no_false_expiry(
+    store: AtomicRedisLockStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Turns of random length end at every phase of the holder's renewal (every 0.1 s here). A
+    # renewal whose cancellation redis-py lost (the listener's bug, above) reached Redis after the
+    # release and logged "the held ticket ... expired" for a turn that had simply ended.
+    turns: list[str] = []
+
+    async def turn(conversation_id: str) -> None:
+        async with store.lock(conversation_id, lock_lifetime=0.3, wait_time_in_seconds=0.05):
+            await asyncio.sleep(random.uniform(0, 0.25))
+            turns.append(conversation_id)
+
+    conversations = [f"c{index}" for index in range(8)]
+    with caplog.at_level("WARNING", logger="connectors.lock_store"):
+        for _ in range(30):
+            await asyncio.gather(*(turn(conversation) for conversation in conversations))
+        await asyncio.sleep(0.15)  # a keep-alive that outlived its turn would have woken by now
+        keep_alives = [
+            task
+            for task in asyncio.all_tasks()
+            if getattr(task.get_coro(), "__qualname__", "").endswith("._keep_alive")
+        ]
+    assert len(turns) == 30 * len(conversations)
+    assert keep_alives == []
+    assert "expired" not in caplog.text
 
 
 def test_the_synchronous_api_is_atomic_per_call_and_matches_rasas_semantics(
