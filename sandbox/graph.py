@@ -252,7 +252,7 @@ def _accept_message(sandbox: Sandbox, message: OutboundMessage) -> web.Response:
     state = sandbox.state
     target = _target(sandbox, message)
     try:
-        sandbox.rates.check(target.chat or message.to, state.clock())
+        sandbox.rates.check(target.chat or message.to)
     except GraphError as limited:
         _refuse(sandbox, message, limited, None)
     if sandbox.settings.window_refusal == "http" and _refuse_outside_window(

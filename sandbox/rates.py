@@ -10,8 +10,14 @@
 Both are a GCRA ("generic cell rate algorithm", a token bucket kept as one timestamp): a send is
 allowed when the theoretical arrival time is at most `burst - 1` intervals ahead of now, and only
 an allowed send moves it. A refused send costs nothing, so a client that backs off recovers.
+
+The limits count on a monotonic clock, not the wall clock the chat's timestamps use: a wall clock
+stepped back (NTP, a VM resumed, a laptop woken) would otherwise put every recent send in the
+future and refuse a correctly paced client until the step is made up.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import GraphError
@@ -42,7 +48,14 @@ class Gcra:
 class RateLimits:
     """The throughput limit of the business number and the pair limit of each recipient."""
 
-    def __init__(self, throughput_per_second: float, pair_interval: float, pair_burst: int) -> None:
+    def __init__(
+        self,
+        throughput_per_second: float,
+        pair_interval: float,
+        pair_burst: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
         self.configure(throughput_per_second, pair_interval, pair_burst)
 
     def configure(
@@ -59,8 +72,11 @@ class RateLimits:
         self._throughput = Gcra(interval, max(1, int(throughput_per_second)))
         self._pair = Gcra(pair_interval, pair_burst)
 
-    def check(self, recipient: str, now: float) -> None:
-        """Count a send to `recipient`, or raise the `GraphError` Meta answers over a limit."""
+    def check(self, recipient: str, now: float | None = None) -> None:
+        """Count a send to `recipient` (now, or at `now` on `clock`), or raise the `GraphError`
+        Meta answers over a limit."""
+        if now is None:
+            now = self.clock()
         if not self._throughput.allows("", now):
             raise GraphError(
                 130429,

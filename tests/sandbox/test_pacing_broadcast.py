@@ -48,10 +48,20 @@ def refusals(metrics: Metrics) -> dict[str, float]:
     return found
 
 
-async def broadcast(sender: Outbound, contacts: tuple[SimulatedContact, ...]) -> list[Any]:
-    results = await asyncio.gather(
-        *(sender.send(contact.wa_id or "", {"custom": TEMPLATE}) for contact in contacts)
-    )
+async def broadcast(
+    sender: Outbound,
+    contacts: tuple[SimulatedContact, ...],
+    refused_at: list[float] | None = None,
+) -> list[Any]:
+    """Send the template to every contact at once; `refused_at` gets when each refusal came."""
+
+    async def one(contact: SimulatedContact) -> list[Any]:
+        results = await sender.send(contact.wa_id or "", {"custom": TEMPLATE})
+        if refused_at is not None and None in results:
+            refused_at.append(time.monotonic())
+        return results
+
+    results = await asyncio.gather(*(one(contact) for contact in contacts))
     return [result for per_message in results for result in per_message]
 
 
@@ -87,16 +97,21 @@ async def test_a_broadcast_stays_under_the_limit_when_the_event_loop_was_blocked
     )
     metrics = Metrics()
     sender = outbound(sandbox.url(""), LocalPacer(RATE, pair_interval=0), metrics)
+    start = time.monotonic()
+    blocked_at: list[float] = []
+    refused_at: list[float] = []
 
     async def block_the_loop() -> None:
         await asyncio.sleep(1.0)
+        blocked_at.append(time.monotonic() - start)
         time.sleep(1.5)  # noqa: ASYNC251 (a long prediction, a model load: the loop is blocked)
 
     blocker = asyncio.create_task(block_the_loop())
-    results = await broadcast(sender, contacts)
+    results = await broadcast(sender, contacts, refused_at)
     await blocker
     await sender.close()
-    assert refusals(metrics) == {}
+    when = [round(at - start, 2) for at in refused_at]
+    assert refusals(metrics) == {}, f"refused at {when} s; blocked at {blocked_at} s for 1.5 s"
     assert all(result is not None for result in results)
     assert sender.counters["answers_sent"] == 1200
 

@@ -1,9 +1,11 @@
 """Meta's throughput limit (130429) and pair rate limit (131056), as the sandbox enforces them."""
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from sandbox.context import SANDBOX
 from sandbox.errors import GraphError
 from sandbox.rates import Gcra, RateLimits
 from tests.sandbox.conftest import ANA, Sandbox, SandboxFactory
@@ -47,6 +49,19 @@ async def test_over_the_throughput_the_send_gets_130429(make_sandbox: SandboxFac
     assert status == 400
     assert body["error"]["code"] == 130429
     assert body["error"]["error_data"]["details"].startswith("Cloud API message throughput")
+
+
+async def test_a_wall_clock_stepped_back_refuses_nothing(make_sandbox: SandboxFactory) -> None:
+    """NTP, a resumed VM or a woken laptop can step the wall clock back: sends paced correctly
+    (a monotonic clock, as the channel's pacer uses) must not be refused for it."""
+    sandbox = await make_sandbox(throughput_per_second=2, pair_interval=0)
+    await sandbox.user_does({"type": "text", "text": "oi"})
+    state = sandbox.server.app[SANDBOX].state
+    wall = state.clock
+    assert [(await sandbox.send(text(ANA)))[0] for _ in range(2)] == [200, 200]
+    state.clock = lambda: wall() - 60.0
+    await asyncio.sleep(1.05)  # two sends per second: the next two are due
+    assert [(await sandbox.send(text(ANA)))[0] for _ in range(2)] == [200, 200]
 
 
 async def test_the_pair_limit_is_per_recipient_with_131056(make_sandbox: SandboxFactory) -> None:
