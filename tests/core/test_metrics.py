@@ -150,7 +150,7 @@ async def test_retries_are_counted_by_kind(graph: GraphServer) -> None:
 
 
 async def test_the_time_pacing_held_sends_back_is_counted(graph: GraphServer) -> None:
-    # 20 sends per second in bursts of half a second: the 11th to 14th answers wait 50 ms each.
+    # 20 sends per second in bursts of a quarter second: the 6th to 14th answers wait 50 ms each.
     endpoint = await echo_endpoint(
         graph, mark_as_read=False, max_messages_per_second=20, pair_interval_seconds=0
     )

@@ -31,9 +31,12 @@ script, Redis's own clock), so the rate holds for the sum of the instances.
 
 Both buckets keep a margin under Meta's own, for the jitter between our clock and Meta's (a
 request that takes longer than the next one, such as the first on a new connection, makes two
-sends arrive closer than they were sent): the number's burst is half a second of sends (Meta
-counts per second), and the recipient's burst 40 where Meta allows 45. With the same burst as
-Meta's, pacing exactly at the limit would cross it now and then.
+sends arrive closer than they were sent): the number's burst is a quarter of a second of sends
+(Meta counts per second), and the recipient's burst 40 where Meta allows 45. With the same burst
+as Meta's, pacing exactly at the limit would cross it now and then. Three quarters of a second is
+a wide margin on purpose: sends that wake late (below) may use a quarter of it, and the rest
+absorbs requests that reach Meta bunched (one slow request, then fast ones); it only costs a
+broadcast a quarter of a second at its start.
 
 A send that wakes more than a quarter of a second after its slot (the event loop was blocked:
 Rasa predicts in it, a model loads in it) takes a new slot instead of leaving (up to three
@@ -69,8 +72,9 @@ by predictions); then it goes, rather than wait for ever."""
 
 
 def throughput_burst(rate: float) -> int:
-    """Sends a number may make at once: half a second's worth (see the module docstring)."""
-    return max(1, int(rate / 2))
+    """Sends a number may make at once: a quarter of a second's worth (see the module
+    docstring)."""
+    return max(1, int(rate / 4))
 
 
 async def sleep_until_slot(
