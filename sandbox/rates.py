@@ -53,6 +53,7 @@ class RateLimits:
         throughput_per_second: float,
         pair_interval: float,
         pair_burst: int,
+        *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock = clock
@@ -73,8 +74,8 @@ class RateLimits:
         self._pair = Gcra(pair_interval, pair_burst)
 
     def check(self, recipient: str, now: float | None = None) -> None:
-        """Count a send to `recipient` (now, or at `now` on `clock`), or raise the `GraphError`
-        Meta answers over a limit."""
+        """Count a send to `recipient` at `now` (by default `self.clock()`), or raise the
+        `GraphError` Meta answers over a limit."""
         if now is None:
             now = self.clock()
         if not self._throughput.allows("", now):

@@ -53,7 +53,8 @@ async def broadcast(
     contacts: tuple[SimulatedContact, ...],
     refused_at: list[float] | None = None,
 ) -> list[Any]:
-    """Send the template to every contact at once; `refused_at` gets when each refusal came."""
+    """Send the template to every contact at once; `refused_at` gets when each failed send
+    ended (a refusal, or any other failure)."""
 
     async def one(contact: SimulatedContact) -> list[Any]:
         results = await sender.send(contact.wa_id or "", {"custom": TEMPLATE})
@@ -111,7 +112,7 @@ async def test_a_broadcast_stays_under_the_limit_when_the_event_loop_was_blocked
     await blocker
     await sender.close()
     when = [round(at - start, 2) for at in refused_at]
-    assert refusals(metrics) == {}, f"refused at {when} s; blocked at {blocked_at} s for 1.5 s"
+    assert refusals(metrics) == {}, f"sends failed at {when} s; blocked at {blocked_at} s for 1.5 s"
     assert all(result is not None for result in results)
     assert sender.counters["answers_sent"] == 1200
 

@@ -60,8 +60,22 @@ async def test_a_wall_clock_stepped_back_refuses_nothing(make_sandbox: SandboxFa
     wall = state.clock
     assert [(await sandbox.send(text(ANA)))[0] for _ in range(2)] == [200, 200]
     state.clock = lambda: wall() - 60.0
+    status, body = await sandbox.send(text(ANA))  # the limit still counts: a third is too many
+    assert (status, body["error"]["code"]) == (400, 130429)
     await asyncio.sleep(1.05)  # two sends per second: the next two are due
     assert [(await sandbox.send(text(ANA)))[0] for _ in range(2)] == [200, 200]
+
+
+def test_the_limits_count_on_their_own_clock() -> None:
+    now = [100.0]
+    limits = RateLimits(
+        throughput_per_second=1, pair_interval=0, pair_burst=1, clock=lambda: now[0]
+    )
+    limits.check("a")
+    with pytest.raises(GraphError):
+        limits.check("a")
+    now[0] += 1.0
+    limits.check("a")
 
 
 async def test_the_pair_limit_is_per_recipient_with_131056(make_sandbox: SandboxFactory) -> None:

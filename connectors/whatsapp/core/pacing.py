@@ -27,7 +27,10 @@ polls, and a process with many coroutines keeps one bucket per business number: 
 `Outbound` is the one every sender of the process goes through (the Rasa channel's answers and
 its proactive output channel, the sync service's answers, the outbox's retries). With several
 instances (`queue: redis`, or `dedup: redis`) the buckets live in Redis (`RedisPacer`: one Lua
-script, Redis's own clock), so the rate holds for the sum of the instances.
+script, Redis's own clock), so the rate holds for the sum of the instances. Redis's clock (`TIME`)
+is its host's wall clock: stepped back, it holds a busy number's sends back by up to the step;
+stepped forward, it frees one more burst, which the margin below absorbs. NTP slews a running
+server's clock rather than stepping it.
 
 Both buckets keep a margin under Meta's own, for the jitter between our clock and Meta's (a
 request that takes longer than the next one, such as the first on a new connection, makes two
