@@ -8,7 +8,14 @@ import pytest
 
 from connectors.whatsapp.core.config import WhatsAppConfig
 from connectors.whatsapp.core.endpoint import make_pacer
-from connectors.whatsapp.core.pacing import Gcra, LocalPacer, RedisPacer, throughput_burst
+from connectors.whatsapp.core.pacing import (
+    RETAKES,
+    Gcra,
+    LocalPacer,
+    RedisPacer,
+    sleep_until_slot,
+    throughput_burst,
+)
 from tests.support.redis_server import redis_server
 
 
@@ -148,6 +155,22 @@ async def test_redis_down_paces_this_process_alone(caplog: pytest.LogCaptureFixt
     assert time.monotonic() - start >= (40 - throughput_burst(50)) / 50 - 0.02
     assert sum("Pacing store unreachable" in r.message for r in caplog.records) == 1
     await pacer.close()
+
+
+async def test_a_send_woken_late_every_time_takes_at_most_three_new_slots_and_uses_each() -> None:
+    now = [0.0]
+    retaken: list[float] = []
+
+    async def late_sleep(delay: float) -> None:
+        now[0] += delay + 1.0  # the loop was blocked every time
+
+    async def retake() -> float:
+        retaken.append(now[0])
+        return 0.5
+
+    waited = await sleep_until_slot(0.5, retake, late_sleep, lambda: now[0])
+    assert len(retaken) == RETAKES
+    assert waited == 0.5 * (RETAKES + 1)  # every slot it reserved, it slept for
 
 
 def over_metas_limit(sent: list[float], rate: float) -> int:

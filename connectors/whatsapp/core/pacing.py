@@ -86,13 +86,13 @@ async def sleep_until_slot(
     """Sleep `delay` seconds; each time woken more than `LATE_SECONDS` late (at most `RETAKES`
     times), again for the new slot `retake` reserves. The seconds waited for slots."""
     waited = 0.0
-    for _ in range(RETAKES + 1):
+    for retaken in range(RETAKES + 1):
         if delay <= 0:
             break
         due = clock() + delay
         await sleep(delay)
         waited += delay
-        if clock() - due <= LATE_SECONDS:
+        if retaken == RETAKES or clock() - due <= LATE_SECONDS:  # no slot reserved to go unused
             break
         delay = await retake()
     return waited
