@@ -28,8 +28,11 @@ How (keys under `prefix`, `whatsapp:queue:` by default):
   its entries (pending in the group, idle that long) are claimed by a live instance with
   `XAUTOCLAIM`, which takes the lease and runs the list from its head again. A message whose turn
   had finished is not run again (its entry is gone, its done mark is set); one whose turn did not
-  finish is, even if it was already seen. A turn that had sent its answer but not yet written its
-  done mark when its instance died is run again: the user may get that answer twice.
+  finish is, even if it was already seen. A turn whose instance died before its done mark is
+  handed to the handler again with `turn_attempt()` 2 or more: the Rasa channel replays the
+  answers Rasa had saved rather than running the bot twice (`adapters/rasa_replay.py`), and the
+  answers already sent are not sent again (`Outbound.answered`); only a send in flight at the
+  crash may reach the user twice.
 - Attempts are counted per entry (`attempts` hash) when a turn starts, so a message that kills its
   instance each time counts too. After `max_attempts`, the entry goes to the `dead` stream
   (logged with its id and sender, counted on the health route) and the conversation goes on.
