@@ -73,11 +73,10 @@ class RateLimits:
         self._throughput = Gcra(interval, max(1, int(throughput_per_second)))
         self._pair = Gcra(pair_interval, pair_burst)
 
-    def check(self, recipient: str, now: float | None = None) -> None:
-        """Count a send to `recipient` at `now` (by default `self.clock()`), or raise the
-        `GraphError` Meta answers over a limit."""
-        if now is None:
-            now = self.clock()
+    def check(self, recipient: str) -> None:
+        """Count a send to `recipient` now (on `clock`), or raise the `GraphError` Meta answers
+        over a limit."""
+        now = self.clock()
         if not self._throughput.allows("", now):
             raise GraphError(
                 130429,

@@ -51,15 +51,15 @@ def refusals(metrics: Metrics) -> dict[str, float]:
 async def broadcast(
     sender: Outbound,
     contacts: tuple[SimulatedContact, ...],
-    refused_at: list[float] | None = None,
+    failed_at: list[float] | None = None,
 ) -> list[Any]:
-    """Send the template to every contact at once; `refused_at` gets when each failed send
+    """Send the template to every contact at once; `failed_at` gets when each failed send
     ended (a refusal, or any other failure)."""
 
     async def one(contact: SimulatedContact) -> list[Any]:
         results = await sender.send(contact.wa_id or "", {"custom": TEMPLATE})
-        if refused_at is not None and None in results:
-            refused_at.append(time.monotonic())
+        if failed_at is not None and None in results:
+            failed_at.append(time.monotonic())
         return results
 
     results = await asyncio.gather(*(one(contact) for contact in contacts))
@@ -100,7 +100,7 @@ async def test_a_broadcast_stays_under_the_limit_when_the_event_loop_was_blocked
     sender = outbound(sandbox.url(""), LocalPacer(RATE, pair_interval=0), metrics)
     start = time.monotonic()
     blocked_at: list[float] = []
-    refused_at: list[float] = []
+    failed_at: list[float] = []
 
     async def block_the_loop() -> None:
         await asyncio.sleep(1.0)
@@ -108,10 +108,10 @@ async def test_a_broadcast_stays_under_the_limit_when_the_event_loop_was_blocked
         time.sleep(1.5)  # noqa: ASYNC251 (a long prediction, a model load: the loop is blocked)
 
     blocker = asyncio.create_task(block_the_loop())
-    results = await broadcast(sender, contacts, refused_at)
+    results = await broadcast(sender, contacts, failed_at)
     await blocker
     await sender.close()
-    when = [round(at - start, 2) for at in refused_at]
+    when = [round(at - start, 2) for at in failed_at]
     assert refusals(metrics) == {}, f"sends failed at {when} s; blocked at {blocked_at} s for 1.5 s"
     assert all(result is not None for result in results)
     assert sender.counters["answers_sent"] == 1200
