@@ -20,6 +20,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+# A hung test's name and pending tasks end the output (CI keeps only its tail).
+pytest_plugins = ["tests.support.watchdog"]
+
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:

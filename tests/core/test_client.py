@@ -36,6 +36,7 @@ from tests.support.graph_server import (
     raw,
     slow,
 )
+from tests.support.http import client_session
 
 TO = "5511987654321"
 TEXT = {"messaging_product": "whatsapp", "to": TO, "type": "text", "text": {"body": "Olá"}}
@@ -475,7 +476,7 @@ async def test_close_then_use_again_opens_a_new_session(
 async def test_a_given_session_is_used_and_left_open(
     graph: GraphServer, fake_time: FakeTime
 ) -> None:
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         async with make_client(graph, fake_time, session=session) as client:
             await client.send_message(PHONE_NUMBER_ID, TEXT)
         assert not session.closed

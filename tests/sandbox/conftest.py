@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from sandbox import SandboxConfig, create_app
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
+from tests.support.http import client_session
 
 ANA = "5511987654321"
 """The first simulated contact of the default configuration."""
@@ -162,7 +163,7 @@ async def make_sandbox(bot: FakeBot) -> AsyncIterator[SandboxFactory]:
         config = sandbox_config(bot.url, **changes)
         server = TestServer(create_app(config), host="127.0.0.1")
         await server.start_server()
-        sandbox = Sandbox(server, aiohttp.ClientSession(), config)
+        sandbox = Sandbox(server, client_session(), config)
         started.append(sandbox)
         return sandbox
 

@@ -16,13 +16,13 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from sandbox.cli import _parser, bot_environment, config_from, main
 from sandbox.config import SandboxConfig
+from tests.support.http import client_session
 from tests.support.processes import PROJECT_ROOT, child_env, free_port
 
 BOT_SECRET = "the-bot-s-own-secret"
@@ -120,7 +120,7 @@ async def test_it_prints_what_the_bot_needs_and_warns_when_the_secrets_differ(
     assert "WARNING" in text and "HTTP 403" in text and picky_bot in text
     assert "WHATSAPP_VERIFY_TOKEN differs from the sandbox's" in text
     # A user writes: the signed POST is refused, and the terminal names the app secret.
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         url = f"{base}/_sandbox/contacts/5511987654321/messages"
         async with session.post(url, json={"type": "text", "text": "oi"}) as response:
             assert response.status == 200
@@ -136,7 +136,7 @@ async def test_with_the_bot_s_settings_nothing_is_refused(
     )
     text = await terminal.wait_for("is verified")
     assert exports(text)["WHATSAPP_APP_SECRET"] == BOT_SECRET
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         base = f"http://127.0.0.1:{terminal.port}"
         url = f"{base}/_sandbox/contacts/5511987654321/messages"
         async with session.post(url, json={"type": "text", "text": "oi"}) as response:
@@ -159,7 +159,7 @@ async def test_a_bot_with_another_token_or_number_is_told_in_the_terminal_once(
     await terminal.wait_for("WhatsApp sandbox on")
     base = f"http://127.0.0.1:{terminal.port}/v23.0"
     body = {"messaging_product": "whatsapp", "to": "5511987654321", "text": {"body": "oi"}}
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         for _ in range(3):  # told once, not once per call
             wrong_token = {"Authorization": "Bearer the-bot-s-token"}
             url = f"{base}/100000000000001/messages"

@@ -19,6 +19,7 @@ from connectors.whatsapp.core.events import StatusUpdate
 from connectors.whatsapp.core.retry import RetryPolicy
 from tests.conftest import ACCESS_TOKEN
 from tests.support.graph_server import GraphServer
+from tests.support.http import client_session
 from tests.support.sanic_server import serve
 from tests.support.settings import credentials
 from tests.support.webhooks import encode, post_webhook
@@ -116,7 +117,7 @@ def running_rasa(graph: GraphServer, agent: Any, **overrides: Any) -> Any:
         channel = WhatsAppInput(config, client=client, status_hook=failed.append)
         app = configure_app([channel], enable_api=True)
         app.ctx.agent = agent
-        async with serve(app) as url, aiohttp.ClientSession() as http:
+        async with serve(app) as url, client_session() as http:
             yield RasaWhatsApp(url, channel, graph, agent, http, failed)
 
     return run()

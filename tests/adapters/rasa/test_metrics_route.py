@@ -2,13 +2,13 @@
 
 from typing import Any
 
-import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sanic import Sanic
 
 from connectors.whatsapp.adapters.rasa_channel import WhatsAppInput
 from connectors.whatsapp.core.config import WhatsAppConfig
+from tests.support.http import client_session
 from tests.support.sanic_server import serve
 from tests.support.settings import credentials
 from tests.support.webhooks import encode, envelope, post_webhook
@@ -18,7 +18,7 @@ METRICS = "/webhooks/whatsapp/metrics"
 
 
 async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
-    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+    async with client_session() as http, http.get(url, headers=headers) as response:
         return response.status, response.headers.get("Content-Type", ""), await response.text()
 
 
@@ -39,7 +39,7 @@ async def test_prometheus_text_with_a_bearer_token() -> None:
     async with await served(metrics=True, metrics_token="t0ken") as url:
         assert (await get(url + METRICS))[0] == 401
         assert (await get(url + METRICS, {"Authorization": "Bearer nope"}))[0] == 403
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             body = encode(envelope(statuses=[]))
             assert (await post_webhook(http, url + "/webhooks/whatsapp/webhook", body))[0] == 200
         status, content_type, text = await get(url + METRICS, {"Authorization": "Bearer t0ken"})

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from sanic import Sanic
 
@@ -22,6 +21,7 @@ from connectors.whatsapp.adapters.rasa_channel import WhatsAppConfigError
 from connectors.whatsapp.core.config import WhatsAppConfig
 from tests.conftest import PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer, meta_error, slow
+from tests.support.http import client_session
 from tests.support.sanic_server import serve
 from tests.support.settings import credentials
 from tests.support.validity import assert_valid
@@ -237,7 +237,7 @@ async def test_a_signed_text_reaches_the_agent_and_its_answer_reaches_whatsapp(
 ) -> None:
     agent = EchoAgent()
     payload, wamid = text_message(TO, "oi")
-    async with serve(configured_app(channel, agent)) as url, aiohttp.ClientSession() as http:
+    async with serve(configured_app(channel, agent)) as url, client_session() as http:
         webhook = url + "/webhooks/whatsapp/webhook"
         query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"}
         async with http.get(webhook, params=query) as response:
@@ -268,7 +268,7 @@ class ScriptedAgent:
 
 async def one_turn(channel: WhatsAppInput, agent: Any, text: str = "oi") -> None:
     payload, _ = text_message(TO, text)
-    async with serve(configured_app(channel, agent)) as url, aiohttp.ClientSession() as http:
+    async with serve(configured_app(channel, agent)) as url, client_session() as http:
         assert (await post_webhook(http, url + "/webhooks/whatsapp/webhook", encode(payload)))[
             0
         ] == 200
@@ -378,7 +378,7 @@ async def test_a_stopped_turn_sends_nothing_it_had_not_sent(
 
     payload, _ = text_message(TO, "oi")
     async with serve(configured_app(channel, ScriptedAgent(turn))) as url:
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             webhook = url + "/webhooks/whatsapp/webhook"
             assert (await post_webhook(http, webhook, encode(payload)))[0] == 200
         await asyncio.wait_for(waiting.wait(), 5)
@@ -454,7 +454,7 @@ async def test_a_fault_in_a_route_is_a_503_never_a_500(
 
     app = configured_app(channel, EchoAgent())
     monkeypatch.setattr(channel.endpoint, "health", broken_health)  # fault injection
-    async with serve(app) as url, aiohttp.ClientSession() as http:
+    async with serve(app) as url, client_session() as http:
         async with http.get(url + "/webhooks/whatsapp/") as response:
             assert response.status == 503
             assert response.headers["Retry-After"] == "10"

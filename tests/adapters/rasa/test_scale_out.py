@@ -29,6 +29,7 @@ import pytest
 from tests.adapters.rasa.conftest import RasaWhatsApp, running_rasa
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.graph_server import GraphServer, RecordedRequest, meta_error, slow
+from tests.support.http import client_session
 from tests.support.postgres_server import PostgresServer, postgres_server
 from tests.support.processes import PROJECT_ROOT, RASA, child_env, free_port, stop, wait_http
 from tests.support.programs import need_program
@@ -513,7 +514,7 @@ async def cluster(
 ) -> AsyncIterator[Cluster]:
     graph, state, redis, instances = cluster_parts
     state.mode = "up"
-    async with aiohttp.ClientSession() as http:
+    async with client_session() as http:
         yield Cluster(graph, state, redis, postgres, instances, http)
 
 

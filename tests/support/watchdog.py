@@ -1,0 +1,123 @@
+"""pytest-timeout's "thread" timer, with an ending a CI log's tail can be read by.
+
+CI keeps only the last lines of a run's output. pytest-timeout ends a stuck run with the stack of
+every thread, so those lines showed pytest's own frames and not which test hung nor what it
+awaited (an idle event loop shows no frame of its tasks at all). This timer dumps the same stacks,
+then the stack of every pending asyncio task, and ends with a short summary: one line per pending
+task (where it waits) and, last, the test's node id. Then it ends the run like pytest-timeout
+does (`os._exit(1)`), so CI fails instead of hanging.
+"""
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import traceback
+from typing import Any, TextIO
+
+import pytest
+from _pytest.logging import caplog_records_key
+
+SUMMARY_TASKS = 12
+"""How many pending tasks the closing summary names (the full stacks come before it)."""
+CAPTURED_CHARS = 4000
+CAPTURED_RECORDS = 100
+
+
+def pending_tasks() -> list["asyncio.Task[Any]"]:
+    """Every task of any loop that has not ended, read from another thread.
+
+    `asyncio.all_tasks` needs the loop, which belongs to the stuck thread; the registry it reads
+    is a module-level WeakSet, copied here (a retry if a task starts or ends meanwhile)."""
+    registry = getattr(asyncio.tasks, "_all_tasks", None)
+    if registry is None:
+        return []
+    for _ in range(10):
+        try:
+            return [task for task in list(registry) if not task.done()]
+        except RuntimeError:  # the set changed size while it was copied
+            continue
+    return []
+
+
+def where(task: "asyncio.Task[Any]") -> str:
+    """The innermost frame a task waits in, as `name: function (file:line)`."""
+    frames = task.get_stack()
+    coro = task.get_coro()
+    label = f"{task.get_name()} {getattr(coro, '__qualname__', coro)!s}"
+    if not frames:
+        return f"{label}: no frame"
+    frame = frames[-1]
+    return f"{label}: {frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
+
+
+def write_captured(item: pytest.Item, out: TextIO, captured: tuple[str, str]) -> None:
+    """The test's output and its last log records, which pytest would show for a failure."""
+    stdout, stderr = captured
+    for name, text in (("stdout", stdout), ("stderr", stderr)):
+        if text:
+            out.write(f"~~~ captured {name} (the last {CAPTURED_CHARS} characters)\n")
+            out.write(text[-CAPTURED_CHARS:] + "\n")
+    records = item.stash.get(caplog_records_key, {}).get("call", [])
+    if records:
+        out.write(f"~~~ the last {min(len(records), CAPTURED_RECORDS)} log records\n")
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for record in records[-CAPTURED_RECORDS:]:
+            out.write(formatter.format(record) + "\n")
+
+
+def write_report(item: pytest.Item, timeout: float, captured: tuple[str, str]) -> None:
+    """Everything a reader needs to find the hang, most telling last."""
+    out = sys.stderr
+    write_captured(item, out, captured)
+    me = threading.get_ident()
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    out.write(f"\n{'+' * 30} Timeout {'+' * 30}\n")
+    for ident, frame in sys._current_frames().items():
+        if ident != me:
+            out.write(f"~~~ stack of thread {names.get(ident, '<unknown>')} ({ident})\n")
+            out.write("".join(traceback.format_stack(frame)))
+    tasks = pending_tasks()
+    for task in tasks:
+        out.write("~~~ ")
+        task.print_stack(file=out)
+    out.write(f"~~~ {len(tasks)} pending asyncio tasks, where each waits:\n")
+    for task in tasks[:SUMMARY_TASKS]:
+        out.write(f"  {where(task)}\n")
+    out.write(f"Timeout: {item.nodeid} ran over {timeout:g} s (stacks and tasks above)\n")
+    out.flush()
+
+
+def expire(item: pytest.Item, timeout: float) -> None:
+    try:
+        capture = item.config.pluginmanager.getplugin("capturemanager")
+        captured = ("", "")
+        if capture is not None:
+            capture.suspend_global_capture(item)
+            captured = capture.read_global_capture()
+        write_report(item, timeout, captured)
+    except Exception:  # a report that fails must still end the run
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    """Take over pytest-timeout's "thread" method; leave "signal" to it."""
+    if settings.method != "thread" or not settings.timeout:
+        return None
+    timer = threading.Timer(settings.timeout, expire, (item, settings.timeout))
+    timer.name = f"watchdog {item.nodeid}"
+    timer.daemon = True
+
+    def cancel() -> None:
+        timer.cancel()
+        timer.join()
+
+    item.cancel_timeout = cancel  # type: ignore[attr-defined]  # what pytest-timeout cancels
+    timer.start()
+    return True
