@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -60,6 +61,8 @@ class Bot:
         self.failing: set[str] = set()
         self.failing_once: set[str] = set()
         self.hang: set[str] = set()
+        self.blocking: dict[str, float] = {}
+        """Texts whose turn blocks the event loop (a long prediction) for so many seconds."""
         self.attempts: list[tuple[str | None, int, int]] = []
         """(text, turn_attempt() in the turn, turn_attempt() in a worker thread of the turn)."""
 
@@ -76,6 +79,8 @@ class Bot:
                 if msg.text in self.hang:
                     await asyncio.Event().wait()
                 await asyncio.sleep(self.delay)
+                if msg.text in self.blocking:
+                    time.sleep(self.blocking[msg.text])  # noqa: ASYNC251 (blocks on purpose)
                 if msg.text in self.failing:
                     raise RuntimeError(f"turn of {msg.text!r} exploded")
                 if msg.text in self.failing_once:
@@ -419,7 +424,10 @@ async def test_drain_finishes_the_turn_under_way_and_leaves_the_rest_for_the_oth
 ) -> None:
     bot = Bot(delay=0.3)
     sender = "5511911110012"
-    async with instance(redis_url, bot, "a") as a:
+    # a's consumer blocks in XREADGROUP for 1 s: the turn ends, and hands the rest over, while
+    # that read still waits (it once took the hand-over's wake-up for itself, and b waited for
+    # claim_idle_seconds).
+    async with instance(redis_url, bot, "a", claim_idle_seconds=3) as a:
         await a.submit([message(sender, f"m{i}") for i in range(4)])
         await asyncio.wait_for(bot.started.wait(), 5)
         assert await a.drain(timeout=5)
@@ -430,6 +438,27 @@ async def test_drain_finishes_the_turn_under_way_and_leaves_the_rest_for_the_oth
         await settle(b)
     assert bot.texts() == ["m0", "m1", "m2", "m3"]
     # Handed over at once (a wake-up entry), not after claim_idle_seconds.
+    assert asyncio.get_running_loop().time() - started < 5
+
+
+async def test_a_lease_that_expired_during_the_last_turn_is_still_handed_over_at_once(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    """The loop blocked for longer than claim_idle_seconds (a model loading): the lease was gone
+    when the draining instance ended its turn; the rest still goes to the next one at once."""
+    bot = Bot(delay=0.2)
+    bot.blocking = {"m0": 1.5}
+    sender = "5511911110016"
+    async with instance(redis_url, bot, "a", claim_idle_seconds=0.9) as a:
+        await a.submit([message(sender, f"m{i}") for i in range(3)])
+        await asyncio.wait_for(bot.started.wait(), 5)
+        assert await a.drain(timeout=5)
+    assert bot.texts() == ["m0"]
+    assert not raw.exists("whatsapp:queue:lease:" + sender)  # expired, not given back
+    started = asyncio.get_running_loop().time()
+    async with instance(redis_url, bot, "b", claim_idle_seconds=30) as b:
+        await settle(b)
+    assert bot.texts() == ["m0", "m1", "m2"]
     assert asyncio.get_running_loop().time() - started < 5
 
 

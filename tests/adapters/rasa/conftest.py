@@ -3,6 +3,7 @@
 The Graph API is a real test server on 127.0.0.1; webhooks are real signed HTTP POSTs.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,9 @@ from tests.support.webhooks import encode, post_webhook
 FAST_RETRIES = RetryPolicy(
     base_delay=0.01, max_delay=0.05, max_total_seconds=2, pair_rate_limit_min_delay=0.05
 )
+
+SETTLE_SECONDS = 120
+"""A stuck turn fails its test here, naming what is left, well before the test timeout."""
 
 # Rasa's app factory names every app "rasa_server"; Sanic refuses a second one outside test mode.
 Sanic.test_mode = True
@@ -62,10 +66,15 @@ class RasaWhatsApp:
         body = payload if isinstance(payload, bytes) else encode(payload)
         return await post_webhook(self.http, self.webhook_url, body, **kwargs)
 
-    async def settle(self) -> None:
+    async def settle(self, timeout: float = SETTLE_SECONDS) -> None:
         """Wait until every accepted message was processed by the bot."""
-        assert self.channel.pipeline is not None
-        await self.channel.pipeline.join()
+        pipeline = self.channel.pipeline
+        assert pipeline is not None
+        try:
+            await asyncio.wait_for(pipeline.join(), timeout)
+        except asyncio.TimeoutError:
+            stats = await pipeline.intake.stats()
+            raise AssertionError(f"turns still running after {timeout} s: {stats}") from None
 
     def replies_to(self, recipient: str) -> list[dict[str, Any]]:
         return [body for body in self.graph.sent_messages if body.get("to") == recipient]

@@ -171,8 +171,9 @@ return 1
 """KEYS: lease, stream. ARGV: token, lease ms, group, consumer, entry id (or '')."""
 
 _HAND_OVER = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+if holder then redis.call('DEL', KEYS[1]) end
 if redis.call('LLEN', KEYS[2]) > 0 then
   redis.call('XADD', KEYS[3], '*', 'c', ARGV[2], 'wake', '1')
   return 2
@@ -181,7 +182,8 @@ return 1
 """
 """KEYS: lease, order, stream. ARGV: token, conversation. Gives the lease back; if messages still
 wait (a draining instance), adds a wake-up entry so that another instance goes on at once rather
-than after claim_idle_seconds."""
+than after claim_idle_seconds. A lease that expired meanwhile (the loop was blocked) is handed
+over the same way; one another instance took is left to it (0)."""
 
 _FINISH = """
 if ARGV[3] ~= '' then redis.call('SET', KEYS[5], '1', 'EX', ARGV[3]) end
@@ -563,16 +565,19 @@ class RedisStreamIntake:
 
     async def _dispatch(self, entries: Sequence[Any]) -> None:
         wakeups = []
+        conversations: list[str] = []
         for entry_id, raw in entries:
             fields = _fields(raw)
             conversation = fields.get("c")
             if "wake" in fields:
                 wakeups.append(entry_id)
-            if (
-                conversation
-                and conversation not in self._active
-                and conversation not in self._backlog
-            ):
+            if conversation and conversation not in conversations:
+                conversations.append(conversation)
+        if self._stopping:
+            await self._pass_on(conversations, wakeups)
+            return
+        for conversation in conversations:
+            if conversation not in self._active and conversation not in self._backlog:
                 self._backlog.append(conversation)
         self._start_from_backlog()
         if wakeups:  # a wake-up only says "this conversation has work": drop it once read
@@ -580,6 +585,25 @@ class RedisStreamIntake:
                 pipe.xack(self.keys.stream, GROUP, *wakeups)
                 pipe.xdel(self.keys.stream, *wakeups)
                 await pipe.execute()
+
+    async def _pass_on(self, conversations: Sequence[str], wakeups: Sequence[str]) -> None:
+        """What a draining instance read anyway (its last `XREADGROUP` was already waiting
+        when the drain began) goes to the other instances at once: a new wake-up entry per
+        conversation. Dropped, a wake-up (often the one this instance's own hand-over had just
+        written) left the conversation waiting for `claim_idle_seconds`; a message entry read
+        here stays pending under this consumer, and whoever runs its conversation ends it.
+
+        A conversation still running here gets one too: its hand-over writes another, and an
+        instance that reads a wake-up for a conversation whose lease is held just leaves it."""
+        if not conversations and not wakeups:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for conversation in conversations:
+                pipe.xadd(self.keys.stream, {"c": conversation, "wake": "1"})
+            if wakeups:
+                pipe.xack(self.keys.stream, GROUP, *wakeups)
+                pipe.xdel(self.keys.stream, *wakeups)
+            await pipe.execute()
 
     def _start_from_backlog(self) -> None:
         while self._backlog and len(self._active) < self.concurrency and not self._stopping:
