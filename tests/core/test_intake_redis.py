@@ -441,6 +441,45 @@ async def test_drain_finishes_the_turn_under_way_and_leaves_the_rest_for_the_oth
     assert asyncio.get_running_loop().time() - started < 5
 
 
+async def test_a_message_that_arrives_as_its_conversations_turn_ends_is_not_left_waiting(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    """Each message comes in just as the turn before it ends: Redis runs the end-of-turn script
+    (the list is empty: the lease is given back) and then the webhook's submit, and the
+    consumer's read can hand the new entry over while the run is still ending. It used to be
+    skipped as running, and waited for claim_idle_seconds (chains like these stalled within a
+    few turns)."""
+    senders = [f"55119111101{i:02d}" for i in range(8)]
+    bot = Bot()
+    count = 40
+    record = bot.handler("a")
+    submits: list[asyncio.Task[int]] = []
+    all_done = asyncio.Event()
+    intake = RedisStreamIntake(url=redis_url, consumer="a", claim_idle_seconds=30)
+
+    async def turn(msg: InboundMessage) -> None:
+        await record(msg)
+        if len(bot.turns) == count * len(senders):
+            all_done.set()
+        following = int((msg.text or "m0")[1:]) + 1
+        if following < count:  # the next webhook lands while this turn's end is written
+            loop = asyncio.get_running_loop()
+            submit = intake.submit([message(msg.sender, f"m{following}")])
+            loop.call_soon(lambda: submits.append(loop.create_task(submit)))
+
+    intake.bind(turn)
+    await intake.start()
+    try:
+        await intake.submit([message(sender, "m0") for sender in senders])
+        with contextlib.suppress(asyncio.TimeoutError):  # a stalled chain fails below
+            await asyncio.wait_for(all_done.wait(), 10)
+        await asyncio.gather(*submits)
+    finally:
+        await intake.close()
+    assert len(bot.turns) == count * len(senders)
+    assert bot.overlaps == 0
+
+
 async def test_a_lease_that_expired_during_the_last_turn_is_still_handed_over_at_once(
     redis_url: str, raw: "redis.Redis[bytes]"
 ) -> None:

@@ -4,8 +4,9 @@ CI keeps only the last lines of a run's output. pytest-timeout ends a stuck run 
 every thread, so those lines showed pytest's own frames and not which test hung nor what it
 awaited (an idle event loop shows no frame of its tasks at all). This timer dumps the same stacks,
 then the stack of every pending asyncio task, and ends with a short summary: one line per pending
-task (where it waits) and, last, the test's node id. Then it ends the run like pytest-timeout
-does (`os._exit(1)`), so CI fails instead of hanging.
+task (where it waits) and, last, the test's node id and the phase (setup, call, teardown) that
+ran over. Then it ends the run like pytest-timeout does (`os._exit(1)`), so CI fails instead of
+hanging.
 """
 
 import asyncio
@@ -13,12 +14,20 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 import pytest
 from _pytest.logging import caplog_records_key
 
+setup_seconds_key = pytest.StashKey[float]()
+
+PHASE_SECONDS = {"setup": 600.0, "teardown": 300.0}
+"""Fixture setup and teardown get their own timers: a module's first test starts servers (two
+`rasa run`, Redis, PostgreSQL, a model trained once per run), which on a cold CI runner took a
+good part of the test's own 300 s, and the test was stopped mid-way, looking hung."""
 SUMMARY_TASKS = 12
 """How many pending tasks the closing summary names (the full stacks come before it)."""
 CAPTURED_CHARS = 4000
@@ -67,7 +76,7 @@ def write_captured(item: pytest.Item, out: TextIO, captured: tuple[str, str]) ->
             out.write(formatter.format(record) + "\n")
 
 
-def write_report(item: pytest.Item, timeout: float, captured: tuple[str, str]) -> None:
+def write_report(item: pytest.Item, phase: str, timeout: float, captured: tuple[str, str]) -> None:
     """Everything a reader needs to find the hang, most telling last."""
     out = sys.stderr
     write_captured(item, out, captured)
@@ -85,18 +94,20 @@ def write_report(item: pytest.Item, timeout: float, captured: tuple[str, str]) -
     out.write(f"~~~ {len(tasks)} pending asyncio tasks, where each waits:\n")
     for task in tasks[:SUMMARY_TASKS]:
         out.write(f"  {where(task)}\n")
-    out.write(f"Timeout: {item.nodeid} ran over {timeout:g} s (stacks and tasks above)\n")
+    setup = item.stash.get(setup_seconds_key, None)
+    took = f"; its setup took {setup:.1f} s" if phase == "call" and setup is not None else ""
+    out.write(f"Timeout: {item.nodeid}: its {phase} ran over {timeout:g} s{took} (stacks above)\n")
     out.flush()
 
 
-def expire(item: pytest.Item, timeout: float) -> None:
+def expire(item: pytest.Item, phase: str, timeout: float) -> None:
     try:
         capture = item.config.pluginmanager.getplugin("capturemanager")
         captured = ("", "")
         if capture is not None:
             capture.suspend_global_capture(item)
             captured = capture.read_global_capture()
-        write_report(item, timeout, captured)
+        write_report(item, phase, timeout, captured)
     except Exception:  # a report that fails must still end the run
         traceback.print_exc()
     finally:
@@ -105,19 +116,46 @@ def expire(item: pytest.Item, timeout: float) -> None:
         os._exit(1)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
-    """Take over pytest-timeout's "thread" method; leave "signal" to it."""
-    if settings.method != "thread" or not settings.timeout:
-        return None
-    timer = threading.Timer(settings.timeout, expire, (item, settings.timeout))
-    timer.name = f"watchdog {item.nodeid}"
+def arm(item: pytest.Item, phase: str, timeout: float) -> Callable[[], None]:
+    """Start the timer of one phase of `item`; the function that stops it."""
+    timer = threading.Timer(timeout, expire, (item, phase, timeout))
+    timer.name = f"watchdog {phase} {item.nodeid}"
     timer.daemon = True
+    timer.start()
 
     def cancel() -> None:
         timer.cancel()
         timer.join()
 
-    item.cancel_timeout = cancel  # type: ignore[attr-defined]  # what pytest-timeout cancels
-    timer.start()
+    return cancel
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    cancel = arm(item, "setup", PHASE_SECONDS["setup"])
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        cancel()
+        item.stash[setup_seconds_key] = time.monotonic() - started
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    cancel = arm(item, "teardown", PHASE_SECONDS["teardown"])
+    try:
+        yield
+    finally:
+        cancel()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    """The test's own timer: pytest-timeout's `timeout` (or a test's `timeout` mark), for the
+    test function alone (`timeout_func_only`, pyproject.toml). Takes over the "thread" method;
+    leaves "signal" to pytest-timeout."""
+    if settings.method != "thread" or not settings.timeout:
+        return None
+    item.cancel_timeout = arm(item, "call", settings.timeout)  # type: ignore[attr-defined]
     return True

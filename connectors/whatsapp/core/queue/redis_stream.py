@@ -337,6 +337,8 @@ class RedisStreamIntake:
         self._consumer_task: asyncio.Task[None] | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
         self._backlog: deque[str] = deque()
+        self._read_while_running: set[str] = set()
+        """Conversations an entry was read for while they ran here: run again when they end."""
         self._current: dict[str, str] = {}
         self._stopping = False
         self._closed = False
@@ -577,7 +579,11 @@ class RedisStreamIntake:
             await self._pass_on(conversations, wakeups)
             return
         for conversation in conversations:
-            if conversation not in self._active and conversation not in self._backlog:
+            if conversation in self._active:
+                # Its run may have found the list empty already and be ending: it starts
+                # again when it ends (see `_work`), or this entry waited claim_idle_seconds.
+                self._read_while_running.add(conversation)
+            elif conversation not in self._backlog:
                 self._backlog.append(conversation)
         self._start_from_backlog()
         if wakeups:  # a wake-up only says "this conversation has work": drop it once read
@@ -674,8 +680,26 @@ class RedisStreamIntake:
                         [self.consumer, conversation],
                     )
             self._active.pop(conversation, None)
+            if conversation in self._read_while_running:
+                self._read_while_running.discard(conversation)
+                await self._again(conversation)
             if self._wakeup is not None:
                 self._wakeup.set()
+
+    async def _again(self, conversation: str) -> None:
+        """A run that ended after an entry of its conversation was read meanwhile: that entry
+        may have come after the run found the list empty (the end-of-turn script and the
+        webhook's submit met in Redis, the read's answer arrived first), so the conversation
+        runs again here, or is passed on when draining. Usually its run had taken the entry
+        already, and the new run finds the list empty (one round trip)."""
+        if self._closed:
+            return
+        if self._stopping:
+            with contextlib.suppress(Exception):
+                await self._pass_on([conversation], [])
+            return
+        self._backlog.append(conversation)
+        self._start_from_backlog()
 
     async def _surely(
         self, lua: str, keys: Sequence[str], args: Sequence[Any], fields: dict[str, str]
