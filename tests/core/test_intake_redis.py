@@ -419,6 +419,26 @@ async def test_redis_unreachable_refuses_the_webhook() -> None:
         await intake.close()
 
 
+async def drain_after_the_first_turn(
+    redis_url: str, bot: Bot, sender: str, count: int, **options: Any
+) -> None:
+    """Instance a gets `count` messages of one conversation and is drained during the first."""
+    async with instance(redis_url, bot, "a", **options) as a:
+        await a.submit([message(sender, f"m{i}") for i in range(count)])
+        await asyncio.wait_for(bot.started.wait(), 5)
+        assert await a.drain(timeout=5)
+    assert bot.texts() == ["m0"]
+
+
+async def the_next_instance_goes_on_at_once(redis_url: str, bot: Bot, count: int) -> None:
+    """Instance b runs the rest at once (a wake-up entry), not after its claim_idle_seconds."""
+    started = asyncio.get_running_loop().time()
+    async with instance(redis_url, bot, "b", claim_idle_seconds=30) as b:
+        await settle(b)
+    assert bot.texts() == [f"m{i}" for i in range(count)]
+    assert asyncio.get_running_loop().time() - started < 5
+
+
 async def test_drain_finishes_the_turn_under_way_and_leaves_the_rest_for_the_others(
     redis_url: str, raw: "redis.Redis[bytes]"
 ) -> None:
@@ -427,18 +447,9 @@ async def test_drain_finishes_the_turn_under_way_and_leaves_the_rest_for_the_oth
     # a's consumer blocks in XREADGROUP for 1 s: the turn ends, and hands the rest over, while
     # that read still waits (it once took the hand-over's wake-up for itself, and b waited for
     # claim_idle_seconds).
-    async with instance(redis_url, bot, "a", claim_idle_seconds=3) as a:
-        await a.submit([message(sender, f"m{i}") for i in range(4)])
-        await asyncio.wait_for(bot.started.wait(), 5)
-        assert await a.drain(timeout=5)
-    assert bot.texts() == ["m0"]
+    await drain_after_the_first_turn(redis_url, bot, sender, 4, claim_idle_seconds=3)
     assert raw.llen("whatsapp:queue:order:" + sender) == 3  # the rest waits in Redis
-    started = asyncio.get_running_loop().time()
-    async with instance(redis_url, bot, "b", claim_idle_seconds=30) as b:
-        await settle(b)
-    assert bot.texts() == ["m0", "m1", "m2", "m3"]
-    # Handed over at once (a wake-up entry), not after claim_idle_seconds.
-    assert asyncio.get_running_loop().time() - started < 5
+    await the_next_instance_goes_on_at_once(redis_url, bot, 4)
 
 
 async def test_a_message_that_arrives_as_its_conversations_turn_ends_is_not_left_waiting(
@@ -488,17 +499,9 @@ async def test_a_lease_that_expired_during_the_last_turn_is_still_handed_over_at
     bot = Bot(delay=0.2)
     bot.blocking = {"m0": 1.5}
     sender = "5511911110016"
-    async with instance(redis_url, bot, "a", claim_idle_seconds=0.9) as a:
-        await a.submit([message(sender, f"m{i}") for i in range(3)])
-        await asyncio.wait_for(bot.started.wait(), 5)
-        assert await a.drain(timeout=5)
-    assert bot.texts() == ["m0"]
+    await drain_after_the_first_turn(redis_url, bot, sender, 3, claim_idle_seconds=0.9)
     assert not raw.exists("whatsapp:queue:lease:" + sender)  # expired, not given back
-    started = asyncio.get_running_loop().time()
-    async with instance(redis_url, bot, "b", claim_idle_seconds=30) as b:
-        await settle(b)
-    assert bot.texts() == ["m0", "m1", "m2"]
-    assert asyncio.get_running_loop().time() - started < 5
+    await the_next_instance_goes_on_at_once(redis_url, bot, 3)
 
 
 async def test_a_turn_that_outlives_the_drain_timeout_runs_again_on_another_instance(
