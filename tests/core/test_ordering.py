@@ -69,3 +69,23 @@ async def test_drain_reports_a_timeout() -> None:
 
     queues.submit("ana", forever)
     assert not await queues.drain(timeout=0.05)
+
+
+async def test_a_worker_cancelled_before_it_started_leaves_the_sender_usable(caplog) -> None:  # type: ignore[no-untyped-def]
+    # What an event loop shutting down does to a worker created in its last moments: the task
+    # is cancelled before its first step, so its own clean-up never runs.
+    queues = SenderQueues()
+    done: list[str] = []
+
+    async def record() -> None:
+        done.append("later")
+
+    queues.submit("ana", record)
+    [worker] = [t for t in asyncio.all_tasks() if t.get_name() == "whatsapp-sender-ana"]
+    worker.cancel()
+    await asyncio.wait_for(queues.join(), 2)  # it waited for ever
+    assert (queues.pending, done) == (0, [])
+    assert "1 accepted message(s) from ana were not processed" in caplog.text
+    queues.submit("ana", record)  # the sender is not stuck behind the dead worker
+    await asyncio.wait_for(queues.join(), 2)
+    assert done == ["later"]

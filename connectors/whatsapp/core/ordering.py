@@ -7,6 +7,7 @@ message acknowledged to Meta (which will not redeliver it) is not lost by a rest
 """
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -49,9 +50,11 @@ class SenderQueues:
         self._pending += 1
         if key not in self._workers:
             self._idle.clear()
-            self._workers[key] = asyncio.get_running_loop().create_task(
+            worker = asyncio.get_running_loop().create_task(
                 self._work(key), name=f"whatsapp-sender-{key}"
             )
+            worker.add_done_callback(functools.partial(self._cancelled_unstarted, key))
+            self._workers[key] = worker
         return True
 
     async def drain(self, timeout: float) -> bool:
@@ -82,7 +85,25 @@ class SenderQueues:
                 finally:
                     self._pending -= 1
         finally:
-            del self._queues[key]
-            del self._workers[key]
-            if not self._workers:
-                self._idle.set()
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        del self._queues[key]
+        del self._workers[key]
+        if not self._workers:
+            self._idle.set()
+
+    def _cancelled_unstarted(self, key: str, worker: "asyncio.Task[None]") -> None:
+        """A worker cancelled before its first step never runs `_work`'s `finally`: without
+        this, its key kept a dead worker, later jobs of the key were never run and `join`
+        waited for ever. (Only an event loop shutting down cancels workers.) Any other ending
+        has already forgotten the worker, so this does nothing then."""
+        if self._workers.get(key) is not worker:
+            return
+        dropped = len(self._queues.get(key, ()))
+        self._pending -= dropped
+        self._forget(key)
+        if dropped:
+            logger.error(
+                "%d accepted message(s) from %s were not processed: cancelled.", dropped, key
+            )
