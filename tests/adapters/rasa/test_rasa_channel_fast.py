@@ -266,13 +266,23 @@ class ScriptedAgent:
         await self.script(message)
 
 
-async def one_turn(channel: WhatsAppInput, agent: Any, text: str = "oi") -> None:
+async def one_turn(
+    channel: WhatsAppInput,
+    agent: Any,
+    text: str = "oi",
+    *,
+    then: Callable[[], Awaitable[Any]] | None = None,
+) -> None:
+    """One webhook through the served channel, its turn awaited, then `then` (while the server,
+    and so the channel's Graph client, still runs)."""
     payload, _ = text_message(TO, text)
     async with serve(configured_app(channel, agent)) as url, client_session() as http:
         assert (await post_webhook(http, url + "/webhooks/whatsapp/webhook", encode(payload)))[
             0
         ] == 200
         await channel.pipeline.join()
+        if then is not None:
+            await then()
 
 
 async def test_a_turns_answers_leave_after_the_turn_lets_go_and_before_it_ends(
@@ -350,8 +360,8 @@ async def test_a_proactive_send_does_not_overtake_the_answers_of_a_turn_that_jus
         output = channel.get_output_channel()  # runs once the turn has returned
         proactive.append(asyncio.create_task(output.send_text_message(TO, "proativa")))
 
-    await one_turn(channel, ScriptedAgent(turn))
-    await proactive[0]
+    # Awaited before the server stops: stopping closes the client under a send in flight.
+    await one_turn(channel, ScriptedAgent(turn), then=lambda: proactive[0])
     assert [body["text"]["body"] for body in graph.sent_messages] == ["um", "dois", "proativa"]
 
 
