@@ -14,6 +14,7 @@ from connectors.whatsapp.core.webhook import WebhookRequest
 from tests.conftest import ACCESS_TOKEN, APP_SECRET
 from tests.support.graph_server import GraphServer, slow
 from tests.support.settings import credentials
+from tests.support.waiting import within
 from tests.support.webhooks import encode, text_message
 
 
@@ -55,7 +56,7 @@ async def test_a_read_receipt_that_hangs_holds_the_turn_back_two_seconds_at_most
             started = loop.time()
             request = WebhookRequest("POST", body, {SIGNATURE_HEADER: sign(body, APP_SECRET)})
             assert (await endpoint.receive(request)).status == 200
-            await asyncio.wait_for(endpoint.join(), 10)
+            await within(10, endpoint.join(), "join()")
         finally:
             await endpoint.close()
     assert [text for text, _ in delivered] == ["oi"]
@@ -91,7 +92,7 @@ async def test_a_client_of_another_class_keeps_the_pipelines_two_second_limit() 
         request = WebhookRequest("POST", body, {SIGNATURE_HEADER: sign(body, APP_SECRET)})
         started = loop.time()
         assert (await endpoint.receive(request)).status == 200
-        await asyncio.wait_for(endpoint.join(), 10)
+        await within(10, endpoint.join(), "join()")
         waited = loop.time() - started
     finally:
         await endpoint.close()

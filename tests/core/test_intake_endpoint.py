@@ -15,6 +15,7 @@ from connectors.whatsapp.core.webhook import WebhookRequest
 from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN
 from tests.support.processes import free_port
 from tests.support.redis_server import redis_server
+from tests.support.waiting import within
 from tests.support.webhooks import encode, envelope, text_message
 
 
@@ -74,7 +75,7 @@ async def test_a_webhook_carrying_one_message_a_thousand_times_is_one_turn(
     try:
         answer = await endpoint.receive(post(payload))
         assert answer.status == 200
-        await asyncio.wait_for(endpoint.join(), 10)
+        await within(10, endpoint.join(), "join()")
         health = await endpoint.health()
     finally:
         await endpoint.close()
@@ -100,9 +101,9 @@ async def test_repeats_in_a_refused_webhook_are_counted_once_when_its_redelivery
         assert (await endpoint.receive(post(payload))).status == 503  # the backlog is full
         assert (await endpoint.health()).body["duplicates"] == 0
         bot.release.set()
-        await asyncio.wait_for(endpoint.join(), 10)
+        await within(10, endpoint.join(), "join()")
         assert (await endpoint.receive(post(payload))).status == 200  # Meta's redelivery
-        await asyncio.wait_for(endpoint.join(), 10)
+        await within(10, endpoint.join(), "join()")
         health = await endpoint.health()
     finally:
         await endpoint.close()
@@ -132,11 +133,11 @@ async def test_beyond_max_pending_webhooks_get_503_with_retry_after_and_are_take
         assert health.body["pending"] >= 3
         assert health.body["webhooks_refused_full"] == len(refused)
         bot.release.set()
-        await asyncio.wait_for(endpoint.join(), 10)
+        await within(10, endpoint.join(), "join()")
         # Meta's redelivery, once the backlog is gone, is taken.
         again = await endpoint.receive(post(text_message("5511933330199", "de novo")[0]))
         assert again.status == 200
-        await asyncio.wait_for(endpoint.join(), 10)
+        await within(10, endpoint.join(), "join()")
     finally:
         await endpoint.close()
     assert "de novo" in bot.texts
@@ -173,7 +174,7 @@ async def test_the_redis_queue_serves_a_webhook_end_to_end_and_reports_on_health
         for text in ("um", "dois", "três"):
             answer = await endpoint.receive(post(text_message("5511933330301", text)[0]))
             assert answer.status == 200
-        await asyncio.wait_for(endpoint.join(), 10)
+        await within(10, endpoint.join(), "join()")
         health = await endpoint.health()
     finally:
         await endpoint.close()

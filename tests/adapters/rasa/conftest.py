@@ -3,7 +3,6 @@
 The Graph API is a real test server on 127.0.0.1; webhooks are real signed HTTP POSTs.
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.support.graph_server import GraphServer
 from tests.support.http import client_session
 from tests.support.sanic_server import serve
 from tests.support.settings import credentials
+from tests.support.waiting import within
 from tests.support.webhooks import encode, post_webhook
 
 FAST_RETRIES = RetryPolicy(
@@ -71,8 +71,8 @@ class RasaWhatsApp:
         pipeline = self.channel.pipeline
         assert pipeline is not None
         try:
-            await asyncio.wait_for(pipeline.join(), timeout)
-        except asyncio.TimeoutError:
+            await within(timeout, pipeline.join(), "join()")
+        except AssertionError:
             stats = await pipeline.intake.stats()
             raise AssertionError(f"turns still running after {timeout} s: {stats}") from None
 
