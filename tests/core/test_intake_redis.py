@@ -526,6 +526,33 @@ async def test_a_lease_that_expired_during_the_last_turn_is_still_handed_over_at
     await the_next_instance_goes_on_at_once(redis_url, bot, 3)
 
 
+async def test_conversations_waiting_for_a_free_slot_at_the_drain_go_on_elsewhere_at_once(
+    redis_url: str, raw: "redis.Redis[bytes]"
+) -> None:
+    """A reclaim takes up to 100 entries whatever the free slots: those not started wait in the
+    backlog. Drained then, the instance used to keep them (their claim renewed by the reclaim),
+    and the next instance waited claim_idle_seconds for them."""
+    bot = Bot(delay=0.5)
+    writer = RedisStreamIntake(url=redis_url, consumer="w")
+    writer._stopping = True  # stores only
+    stream = "whatsapp:queue:stream"
+    raw.xgroup_create(stream, "whatsapp", id="0", mkstream=True)
+    try:
+        await writer.submit([message("5511911110019", "c1"), message("5511911110020", "c2")])
+    finally:
+        await writer.close()
+    raw.xreadgroup("whatsapp", "dead", {stream: ">"})  # an instance that died holding both
+    async with instance(redis_url, bot, "a", concurrency=1) as a:  # claim_idle 0.6 s
+        await asyncio.wait_for(bot.started.wait(), 5)  # c1 reclaimed and running, c2 waits
+        assert await a.drain(timeout=5)
+    assert bot.texts() == ["c1"]
+    started = asyncio.get_running_loop().time()
+    async with instance(redis_url, bot, "b", claim_idle_seconds=30) as b:
+        await settle(b)
+    assert bot.texts() == ["c1", "c2"]
+    assert asyncio.get_running_loop().time() - started < 5
+
+
 async def test_a_turn_that_outlives_the_drain_timeout_runs_again_on_another_instance(
     redis_url: str, raw: "redis.Redis[bytes]"
 ) -> None:

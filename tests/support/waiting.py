@@ -21,5 +21,7 @@ async def within(seconds: float, awaitable: Awaitable[T], what: str = "it") -> T
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if not done:
         task.cancel()
+        # Its end, whenever it comes, is retrieved: no "exception was never retrieved" noise.
+        task.add_done_callback(lambda ended: ended.cancelled() or ended.exception())
         raise AssertionError(f"{what} did not end within {seconds:g} s")
     return task.result()

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import pytest
 from _pytest.logging import caplog_records_key
+from pytest_timeout import is_debugging
 
 setup_seconds_key = pytest.StashKey[float]()
 
@@ -61,14 +62,14 @@ def where(task: "asyncio.Task[Any]") -> str:
     return f"{label}: {frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
 
 
-def write_captured(item: pytest.Item, out: TextIO, captured: tuple[str, str]) -> None:
+def write_captured(item: pytest.Item, phase: str, out: TextIO, captured: tuple[str, str]) -> None:
     """The test's output and its last log records, which pytest would show for a failure."""
     stdout, stderr = captured
     for name, text in (("stdout", stdout), ("stderr", stderr)):
         if text:
             out.write(f"~~~ captured {name} (the last {CAPTURED_CHARS} characters)\n")
             out.write(text[-CAPTURED_CHARS:] + "\n")
-    records = item.stash.get(caplog_records_key, {}).get("call", [])
+    records = item.stash.get(caplog_records_key, {}).get(phase, [])
     if records:
         out.write(f"~~~ the last {min(len(records), CAPTURED_RECORDS)} log records\n")
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -79,7 +80,7 @@ def write_captured(item: pytest.Item, out: TextIO, captured: tuple[str, str]) ->
 def write_report(item: pytest.Item, phase: str, timeout: float, captured: tuple[str, str]) -> None:
     """Everything a reader needs to find the hang, most telling last."""
     out = sys.stderr
-    write_captured(item, out, captured)
+    write_captured(item, phase, out, captured)
     me = threading.get_ident()
     names = {thread.ident: thread.name for thread in threading.enumerate()}
     out.write(f"\n{'+' * 30} Timeout {'+' * 30}\n")
@@ -101,6 +102,8 @@ def write_report(item: pytest.Item, phase: str, timeout: float, captured: tuple[
 
 
 def expire(item: pytest.Item, phase: str, timeout: float) -> None:
+    if is_debugging():  # a breakpoint, --pdb: as pytest-timeout, never end a debugging session
+        return
     try:
         capture = item.config.pluginmanager.getplugin("capturemanager")
         captured = ("", "")
@@ -130,8 +133,19 @@ def arm(item: pytest.Item, phase: str, timeout: float) -> Callable[[], None]:
     return cancel
 
 
+def timeouts_off(item: pytest.Item) -> bool:
+    """`--timeout=0` (or `timeout = 0`): no timer at all, for the phases either."""
+    value = item.config.getoption("timeout", None)
+    if value is None:
+        value = item.config.getini("timeout")
+    return not float(value or 0)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    if timeouts_off(item):
+        yield
+        return
     cancel = arm(item, "setup", PHASE_SECONDS["setup"])
     started = time.monotonic()
     try:
@@ -143,6 +157,9 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    if timeouts_off(item):
+        yield
+        return
     cancel = arm(item, "teardown", PHASE_SECONDS["teardown"])
     try:
         yield

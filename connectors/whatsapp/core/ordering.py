@@ -88,8 +88,15 @@ class SenderQueues:
             self._forget(key)
 
     def _forget(self, key: str) -> None:
-        del self._queues[key]
+        """The worker of `key` has ended; jobs still queued behind it (it was cancelled) are
+        dropped, and said so."""
+        dropped = len(self._queues.pop(key))
         del self._workers[key]
+        if dropped:
+            self._pending -= dropped
+            logger.error(
+                "%d accepted message(s) from %s were not processed: cancelled.", dropped, key
+            )
         if not self._workers:
             self._idle.set()
 
@@ -98,12 +105,5 @@ class SenderQueues:
         this, its key kept a dead worker, later jobs of the key were never run and `join`
         waited for ever. (Only an event loop shutting down cancels workers.) Any other ending
         has already forgotten the worker, so this does nothing then."""
-        if self._workers.get(key) is not worker:
-            return
-        dropped = len(self._queues.get(key, ()))
-        self._pending -= dropped
-        self._forget(key)
-        if dropped:
-            logger.error(
-                "%d accepted message(s) from %s were not processed: cancelled.", dropped, key
-            )
+        if self._workers.get(key) is worker:
+            self._forget(key)

@@ -400,6 +400,11 @@ class RedisStreamIntake:
         if self._consumer_task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self._consumer_task), 3)
+        if self._backlog:  # read (a reclaim takes up to 100), never started: pass them on
+            waiting = list(dict.fromkeys(self._backlog))
+            self._backlog.clear()
+            with contextlib.suppress(Exception):
+                await self._pass_on(waiting, [])
         running = set(self._active.values())
         if not running:
             return True
@@ -680,19 +685,22 @@ class RedisStreamIntake:
             if renewer is not None:
                 renewer.cancel()  # may be lost in redis-py: the renewer also stops on `over`
             self._current.pop(conversation, None)
-            if holding and not self._closed:
-                with contextlib.suppress(Exception):
-                    await self._script(
-                        _HAND_OVER,
-                        [lease, keys.order(conversation), keys.stream],
-                        [self.consumer, conversation],
-                    )
-            self._active.pop(conversation, None)
-            if conversation in self._read_while_running:
+            try:
+                if holding and not self._closed:
+                    with contextlib.suppress(Exception):
+                        await self._script(
+                            _HAND_OVER,
+                            [lease, keys.order(conversation), keys.stream],
+                            [self.consumer, conversation],
+                        )
+            finally:  # also when cancelled during the hand-over (the drain's timeout, close)
+                self._active.pop(conversation, None)
+                again = conversation in self._read_while_running
                 self._read_while_running.discard(conversation)
+                if self._wakeup is not None:
+                    self._wakeup.set()
+            if again:
                 await self._again(conversation)
-            if self._wakeup is not None:
-                self._wakeup.set()
 
     async def _again(self, conversation: str) -> None:
         """A run that ended after an entry of its conversation was read meanwhile: that entry
