@@ -141,30 +141,29 @@ def timeouts_off(item: pytest.Item) -> bool:
     return not float(value or 0)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+def timed(item: pytest.Item, phase: str) -> Iterator[None]:
+    """The body of a phase's hook wrapper: its timer around it (and, for setup, its length)."""
     if timeouts_off(item):
         yield
         return
-    cancel = arm(item, "setup", PHASE_SECONDS["setup"])
+    cancel = arm(item, phase, PHASE_SECONDS[phase])
     started = time.monotonic()
     try:
         yield
     finally:
         cancel()
-        item.stash[setup_seconds_key] = time.monotonic() - started
+        if phase == "setup":
+            item.stash[setup_seconds_key] = time.monotonic() - started
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield from timed(item, "setup")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
-    if timeouts_off(item):
-        yield
-        return
-    cancel = arm(item, "teardown", PHASE_SECONDS["teardown"])
-    try:
-        yield
-    finally:
-        cancel()
+    yield from timed(item, "teardown")
 
 
 @pytest.hookimpl(tryfirst=True)
