@@ -337,8 +337,9 @@ class RedisStreamIntake:
         self._consumer_task: asyncio.Task[None] | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
         self._backlog: deque[str] = deque()
-        self._read_while_running: set[str] = set()
-        """Conversations an entry was read for while they ran here: run again when they end."""
+        self._read_while_running: dict[str, set[str]] = {}
+        """Per conversation running here, the entries read meanwhile that its run has not taken
+        yet: if any is left when the run ends, the conversation runs again."""
         self._current: dict[str, str] = {}
         self._stopping = False
         self._closed = False
@@ -580,22 +581,23 @@ class RedisStreamIntake:
 
     async def _dispatch(self, entries: Sequence[Any]) -> None:
         wakeups = []
-        conversations: list[str] = []
+        read: dict[str, list[str]] = {}
         for entry_id, raw in entries:
             fields = _fields(raw)
             conversation = fields.get("c")
             if "wake" in fields:
                 wakeups.append(entry_id)
-            if conversation and conversation not in conversations:
-                conversations.append(conversation)
+            if conversation:
+                read.setdefault(conversation, []).append(_text(entry_id))
         if self._stopping:
-            await self._pass_on(conversations, wakeups)
+            await self._pass_on(list(read), wakeups)
             return
-        for conversation in conversations:
+        for conversation, ids in read.items():
             if conversation in self._active:
-                # Its run may have found the list empty already and be ending: it starts
-                # again when it ends (see `_work`), or this entry waited claim_idle_seconds.
-                self._read_while_running.add(conversation)
+                # Its run may have found the list empty already and be ending: unless it takes
+                # these entries, it runs again when it ends (see `_work`), or they waited
+                # claim_idle_seconds.
+                self._read_while_running.setdefault(conversation, set()).update(ids)
             elif conversation not in self._backlog:
                 self._backlog.append(conversation)
         self._start_from_backlog()
@@ -659,6 +661,7 @@ class RedisStreamIntake:
                     return
                 entry_id, fields = _text(taken[1]), _fields(taken[2])
                 self._current[conversation] = entry_id
+                self._read_while_running.get(conversation, set()).discard(entry_id)
                 ttl = await self._turn(
                     conversation, entry_id, fields, done=bool(int(taken[3])), attempt=int(taken[4])
                 )
@@ -695,8 +698,7 @@ class RedisStreamIntake:
                         )
             finally:  # also when cancelled during the hand-over (the drain's timeout, close)
                 self._active.pop(conversation, None)
-                again = conversation in self._read_while_running
-                self._read_while_running.discard(conversation)
+                again = bool(self._read_while_running.pop(conversation, None))
                 if self._wakeup is not None:
                     self._wakeup.set()
             if again:
@@ -706,8 +708,8 @@ class RedisStreamIntake:
         """A run that ended after an entry of its conversation was read meanwhile: that entry
         may have come after the run found the list empty (the end-of-turn script and the
         webhook's submit met in Redis, the read's answer arrived first), so the conversation
-        runs again here, or is passed on when draining. Usually its run had taken the entry
-        already, and the new run finds the list empty (one round trip)."""
+        runs again here, or is passed on when draining. An entry the run took itself (a user's
+        second message, mostly) needs nothing more; a wake-up read meanwhile always counts."""
         if self._closed:
             return
         if self._stopping:
