@@ -104,6 +104,12 @@ def chart(path: Path) -> bool:
     if turn:
         ratio = statistics.median(turn["round_ratios"])  # as bench_turn.py judges it
         bars.append(("whole turn: turns/s, WhatsApp vs REST", ratio, 0.9))
+        if "floor_round_ratios" in turn:
+            for label, key in (
+                ("whole turn: REST + its Graph requests (the floor) vs REST", "floor_rest"),
+                ("whole turn: WhatsApp vs the floor", "floor"),
+            ):
+                bars.append((label, statistics.median(turn[f"{key}_round_ratios"]), 0))
         sizes = turn["tracker_bytes"]
         bars.append(
             ("tracker size, REST / WhatsApp (10 turns)", sizes["rest"] / sizes["whatsapp"], 0)

@@ -18,6 +18,11 @@ conversation's tracker after its `TURNS` turns (`GET /conversations/<id>/tracker
 REST: Rasa loads the whole tracker on every turn, so what each event stores is paid again on every
 turn.
 
+A third case shows the floor: `bench/_floor_channel.py`, Rasa's REST channel plus the Graph API
+requests of a WhatsApp turn (the read receipt and one request per answer, plain `session.post` on
+one aiohttp session, awaited in the request). WhatsApp / floor is what the channel's own work costs;
+floor / REST is what the platform's requests cost. No goal: it explains the judged ratio.
+
 Send pacing is set far above the run's rate (the benchmark measures the channel, not Meta's
 80 messages/s), and pair pacing off.
 """
@@ -37,7 +42,7 @@ from _harness import PROJECT_ROOT, Row, print_table, save_results
 from _servers import FakeGraph, channel_config, process_cpu_seconds, profile
 
 from connectors.whatsapp.core.signature import SIGNATURE_HEADER, sign
-from tests.conftest import APP_SECRET
+from tests.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID
 from tests.support.model import train_model
 from tests.support.processes import RASA, action_server_args, child_env, free_port, stop
 from tests.support.webhooks import encode, text_message
@@ -57,7 +62,7 @@ SCRIPT = (
 )
 TURNS = len(SCRIPT)
 CONCURRENCY = 10
-ROUNDS = 7
+ROUNDS = 9
 TURN_TIMEOUT = 30.0
 GOAL = 0.9
 
@@ -66,8 +71,15 @@ Turn = Callable[[str, int], Awaitable[None]]
 
 def credentials(graph_url: str) -> str:
     whatsapp = channel_config(graph_url)
+    floor = {
+        "graph_url": graph_url,
+        "phone_number_id": PHONE_NUMBER_ID,
+        "access_token": ACCESS_TOKEN,
+    }
     lines = ["rest:", "", "connectors.whatsapp.WhatsAppInput:"]
     lines += [f"  {key}: {json.dumps(value)}" for key, value in whatsapp.items()]
+    lines += ["", "bench._floor_channel.FloorInput:"]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in floor.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -148,6 +160,17 @@ def rest_turn(http: aiohttp.ClientSession, rasa: Rasa) -> Turn:
             answers = await answer.json()
             if answer.status != 200 or not answers:
                 raise AssertionError(f"REST turn {index} of {sender}: {answer.status} {answers}")
+
+    return turn
+
+
+def floor_turn(http: aiohttp.ClientSession, rasa: Rasa) -> Turn:
+    async def turn(sender: str, index: int) -> None:
+        body = {"sender": sender, "message": SCRIPT[index], "message_id": f"{sender}.{index}"}
+        async with http.post(rasa.url + "/webhooks/floor/webhook", json=body) as answer:
+            answers = await answer.json()
+            if answer.status != 200 or not answers:
+                raise AssertionError(f"floor turn {index} of {sender}: {answer.status} {answers}")
 
     return turn
 
@@ -239,22 +262,27 @@ async def main(with_profile: bool = False) -> None:
         async with aiohttp.ClientSession(connector=connector) as http:
             await rasa.ready(http)
             rasa.answers_per_turn = await answers_per_turn(http, rasa, graph)
-            channels = {"whatsapp": whatsapp_turn(http, rasa, graph), "rest": rest_turn(http, rasa)}
+            channels = {
+                "whatsapp": whatsapp_turn(http, rasa, graph),
+                "rest": rest_turn(http, rasa),
+                "floor": floor_turn(http, rasa),
+            }
+            codes = {name: str(code) for code, name in enumerate(channels, start=1)}
             for name, turn in channels.items():  # warm-up
-                await conversations(turn, [f"55119{name[0] == 'w':d}{i:07d}" for i in range(10)])
+                await conversations(turn, [f"55119{codes[name]}{i:07d}" for i in range(10)])
             if with_profile:
                 for name, turn in channels.items():
                     recorder = profile(rasa.server.pid, f"turn-{name}", 8)
-                    await conversations(
-                        turn, [f"5511{name[0] == 'w':d}9{i:07d}" for i in range(40)]
-                    )
+                    await conversations(turn, [f"5511{codes[name]}9{i:07d}" for i in range(40)])
                     recorder.wait(60)
             samples: dict[str, list[dict[str, float]]] = {name: [] for name in channels}
+            names = list(channels)
             for round_ in range(ROUNDS):
-                names = list(channels) if round_ % 2 == 0 else list(channels)[::-1]
-                for name in names:
-                    tag = f"{round_}{'1' if name == 'whatsapp' else '2'}"
-                    samples[name].append(await run(rasa, channels[name], tag))
+                # Each channel goes first, second and third in turn: the drift of this machine's
+                # speed within a round does not favour one of them.
+                shift = round_ % len(names)
+                for name in names[shift:] + names[:shift]:
+                    samples[name].append(await run(rasa, channels[name], f"{round_}{codes[name]}"))
             sizes = {
                 "whatsapp": await tracker_bytes(http, rasa, "551101000000"),
                 "rest": await tracker_bytes(http, rasa, "551102000000"),
@@ -267,22 +295,31 @@ async def main(with_profile: bool = False) -> None:
         for name, runs in samples.items()
     }
     results["tracker_bytes"] = sizes
-    results["round_ratios"] = [
-        ours["turns_per_second"] / rest["turns_per_second"]
-        for ours, rest in zip(samples["whatsapp"], samples["rest"], strict=True)
-    ]
+    results["round_ratios"] = round_ratios(samples, "whatsapp", "rest")
+    results["floor_round_ratios"] = round_ratios(samples, "whatsapp", "floor")
+    results["floor_rest_round_ratios"] = round_ratios(samples, "floor", "rest")
     results["answers_per_turn"] = rasa.answers_per_turn
     report(results)
 
 
-def paired_ratio(results: Mapping[str, Any]) -> float:
+def round_ratios(
+    samples: Mapping[str, list[dict[str, float]]], ours: str, base: str
+) -> list[float]:
+    """`ours` turns/s over `base` turns/s, round by round."""
+    return [
+        mine["turns_per_second"] / theirs["turns_per_second"]
+        for mine, theirs in zip(samples[ours], samples[base], strict=True)
+    ]
+
+
+def paired_ratio(results: Mapping[str, Any], key: str = "round_ratios") -> float:
     """The judged ratio: the median over rounds of WhatsApp's turns/s over REST's in that round.
 
-    The two runs of a round are seconds apart; this machine's speed drifts by tens of percent over
+    The runs of a round are seconds apart; this machine's speed drifts by tens of percent over
     a minute (other programs, the host), and a ratio of medians taken over the whole run mixes
-    slow and fast moments, while a round's two runs share theirs.
+    slow and fast moments, while a round's runs share theirs.
     """
-    return float(statistics.median(results["round_ratios"]))
+    return float(statistics.median(results[key]))
 
 
 def report(results: dict[str, Any]) -> None:
@@ -320,7 +357,48 @@ def report(results: dict[str, Any]) -> None:
         f"{cpu_ratio:.2f}x the server CPU per turn; its tracker is "
         f"{sizes['whatsapp'] / sizes['rest']:.2f}x REST's after {TURNS} turns.",
     )
+    report_floor(results)
     save_results("turn", {"senders": SENDERS, "turns": TURNS, "rounds": ROUNDS, **results})
+
+
+def report_floor(results: dict[str, Any]) -> None:
+    """The second table: WhatsApp against the floor, REST with a WhatsApp turn's Graph requests."""
+    whatsapp, floor, rest = results["whatsapp"], results["floor"], results["rest"]
+    ours_floor = paired_ratio(results, "floor_round_ratios")
+    floor_rest = paired_ratio(results, "floor_rest_round_ratios")
+    rows = [
+        Row("turns per second", whatsapp["turns_per_second"], floor["turns_per_second"], "/s"),
+        Row("turns per second, WhatsApp / floor within each round (median)", ours_floor, 1, "x"),
+        Row(
+            "Rasa server CPU per turn (lower is better)",
+            whatsapp["cpu_ms_per_turn"],
+            floor["cpu_ms_per_turn"],
+            "ms",
+        ),
+        Row(
+            "the floor: REST + Graph requests vs REST alone, turns per second (median)",
+            floor_rest,
+            1,
+            "x",
+        ),
+        Row(
+            "the floor: REST + Graph requests vs REST alone, server CPU per turn",
+            floor["cpu_ms_per_turn"],
+            rest["cpu_ms_per_turn"],
+            "ms",
+        ),
+    ]
+    extra = floor["cpu_ms_per_turn"] - rest["cpu_ms_per_turn"]
+    print_table(
+        "The whole turn against its floor: ours = WhatsApp webhooks, baseline = REST plus the "
+        "Graph API requests of a WhatsApp turn (read receipt, one per answer; "
+        "bench/_floor_channel.py), same runs",
+        rows,
+        ratio="ours/baseline",
+        conclusion=f"Conclusion: the Graph requests alone take REST to {floor_rest:.2f}x its turns "
+        f"per second ({extra:+.2f} ms of server CPU per turn); WhatsApp completes "
+        f"{ours_floor:.2f}x the floor's turns per second: the rest is the channel's own work.",
+    )
 
 
 if __name__ == "__main__":
