@@ -11,17 +11,28 @@ one shared aiohttp session, awaited in the request): what is left between it and
 channel is the channel's own work (signature, parsing, ordering, identity, rendering, pacing,
 retries, the background turn).
 
-Loaded by `rasa run` from the benchmark's credentials as `bench._floor_channel.FloorInput`
-(the project root is on the path; `bench/` is a namespace package).
+`RawFloorInput` makes the same requests without aiohttp: a bare HTTP/1.1 request written to a
+kept-alive connection in one write and its answer parsed by httptools (Sanic's parser). It is not a
+client (no TLS, no timeouts, no error handling, plain HTTP to the loopback stand-in only): it
+measures how little a Graph request can cost the Rasa process, against what aiohttp 3.9 (Rasa
+3.6's pin) costs.
+
+Loaded by `rasa run` from the benchmark's credentials as `bench._floor_channel.FloorInput` and
+`bench._floor_channel.RawFloorInput` (the project root is on the path; `bench/` is a namespace
+package).
 """
 
-from typing import Any
+import asyncio
+import json
+from typing import Any, cast
 
 import aiohttp
+import httptools
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from yarl import URL
 
 
 class FloorInput(InputChannel):  # type: ignore[misc]  # Rasa is untyped
@@ -50,7 +61,7 @@ class FloorInput(InputChannel):  # type: ignore[misc]  # Rasa is untyped
             await answer.read()
 
     def blueprint(self, on_new_message: Any) -> Blueprint:
-        floor = Blueprint("floor_webhook", __name__)
+        floor = Blueprint(f"{self.name()}_webhook", __name__)
 
         async def webhook(request: Request) -> HTTPResponse:
             sender, text = request.json["sender"], request.json["message"]
@@ -70,3 +81,60 @@ class FloorInput(InputChannel):  # type: ignore[misc]  # Rasa is untyped
 
         floor.add_route(webhook, "/webhook", methods=["POST"])
         return floor
+
+
+class _Connection(asyncio.Protocol):
+    """One kept-alive connection: the answer to the request in flight, parsed by httptools."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.answer: asyncio.Future[bytes] | None = None
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        answer, self.answer = self.answer, None
+        body, self.body = b"".join(self.body), []
+        if answer is not None:
+            answer.set_result(body)
+
+
+class RawFloorInput(FloorInput):
+    """The floor with its Graph requests written by hand on kept-alive connections (see above)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "floor_raw"
+
+    def __init__(self, graph_url: str, phone_number_id: str, access_token: str) -> None:
+        super().__init__(graph_url, phone_number_id, access_token)
+        url = URL(self._messages_url)
+        self._address = (url.host or "127.0.0.1", url.port or 80)
+        self._head = (
+            f"POST {url.raw_path} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+            f"Authorization: {self._headers['Authorization']}\r\n"
+            "Content-Type: application/json\r\nContent-Length: "
+        ).encode()
+        self._idle: list[_Connection] = []
+
+    async def _post(self, body: dict[str, Any]) -> None:
+        if self._idle:
+            connection = self._idle.pop()
+        else:
+            loop = asyncio.get_running_loop()
+            _, connection = await loop.create_connection(_Connection, *self._address)
+        data = json.dumps(body, separators=(",", ":")).encode()
+        connection.answer = asyncio.get_running_loop().create_future()
+        assert connection.transport is not None
+        connection.transport.write(self._head + b"%d\r\n\r\n" % len(data) + data)
+        json.loads(await connection.answer)
+        self._idle.append(connection)

@@ -78,8 +78,9 @@ def credentials(graph_url: str) -> str:
     }
     lines = ["rest:", "", "connectors.whatsapp.WhatsAppInput:"]
     lines += [f"  {key}: {json.dumps(value)}" for key, value in whatsapp.items()]
-    lines += ["", "bench._floor_channel.FloorInput:"]
-    lines += [f"  {key}: {json.dumps(value)}" for key, value in floor.items()]
+    for channel in ("FloorInput", "RawFloorInput"):
+        lines += ["", f"bench._floor_channel.{channel}:"]
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in floor.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -164,10 +165,10 @@ def rest_turn(http: aiohttp.ClientSession, rasa: Rasa) -> Turn:
     return turn
 
 
-def floor_turn(http: aiohttp.ClientSession, rasa: Rasa) -> Turn:
+def floor_turn(http: aiohttp.ClientSession, rasa: Rasa, channel: str) -> Turn:
     async def turn(sender: str, index: int) -> None:
         body = {"sender": sender, "message": SCRIPT[index], "message_id": f"{sender}.{index}"}
-        async with http.post(rasa.url + "/webhooks/floor/webhook", json=body) as answer:
+        async with http.post(f"{rasa.url}/webhooks/{channel}/webhook", json=body) as answer:
             answers = await answer.json()
             if answer.status != 200 or not answers:
                 raise AssertionError(f"floor turn {index} of {sender}: {answer.status} {answers}")
@@ -265,7 +266,8 @@ async def main(with_profile: bool = False) -> None:
             channels = {
                 "whatsapp": whatsapp_turn(http, rasa, graph),
                 "rest": rest_turn(http, rasa),
-                "floor": floor_turn(http, rasa),
+                "floor": floor_turn(http, rasa, "floor"),
+                "floor_raw": floor_turn(http, rasa, "floor_raw"),
             }
             codes = {name: str(code) for code, name in enumerate(channels, start=1)}
             for name, turn in channels.items():  # warm-up
@@ -298,6 +300,7 @@ async def main(with_profile: bool = False) -> None:
     results["round_ratios"] = round_ratios(samples, "whatsapp", "rest")
     results["floor_round_ratios"] = round_ratios(samples, "whatsapp", "floor")
     results["floor_rest_round_ratios"] = round_ratios(samples, "floor", "rest")
+    results["floor_raw_rest_round_ratios"] = round_ratios(samples, "floor_raw", "rest")
     results["answers_per_turn"] = rasa.answers_per_turn
     report(results)
 
@@ -388,7 +391,24 @@ def report_floor(results: dict[str, Any]) -> None:
             "ms",
         ),
     ]
+    raw = results["floor_raw"]
+    raw_rest = paired_ratio(results, "floor_raw_rest_round_ratios")
+    rows += [
+        Row(
+            "the floor with bare requests (no aiohttp) vs REST alone, turns per second (median)",
+            raw_rest,
+            1,
+            "x",
+        ),
+        Row(
+            "the floor with bare requests (no aiohttp) vs REST alone, server CPU per turn",
+            raw["cpu_ms_per_turn"],
+            rest["cpu_ms_per_turn"],
+            "ms",
+        ),
+    ]
     extra = floor["cpu_ms_per_turn"] - rest["cpu_ms_per_turn"]
+    extra_raw = raw["cpu_ms_per_turn"] - rest["cpu_ms_per_turn"]
     print_table(
         "The whole turn against its floor: ours = WhatsApp webhooks, baseline = REST plus the "
         "Graph API requests of a WhatsApp turn (read receipt, one per answer; "
@@ -396,8 +416,10 @@ def report_floor(results: dict[str, Any]) -> None:
         rows,
         ratio="ours/baseline",
         conclusion=f"Conclusion: the Graph requests alone take REST to {floor_rest:.2f}x its turns "
-        f"per second ({extra:+.2f} ms of server CPU per turn); WhatsApp completes "
-        f"{ours_floor:.2f}x the floor's turns per second: the rest is the channel's own work.",
+        f"per second through aiohttp ({extra:+.2f} ms of server CPU per turn) and to "
+        f"{raw_rest:.2f}x written bare ({extra_raw:+.2f} ms); WhatsApp completes "
+        f"{ours_floor:.2f}x the aiohttp floor's turns per second: the rest is the channel's own "
+        f"work.",
     )
 
 
