@@ -107,7 +107,8 @@ def chart(path: Path) -> bool:
         if "floor_round_ratios" in turn:
             for label, key in (
                 ("whole turn: REST + its Graph requests (the floor) vs REST", "floor_rest"),
-                ("whole turn: WhatsApp vs the floor", "floor"),
+                ("whole turn: the floor with bare requests (no aiohttp) vs REST", "floor_raw_rest"),
+                ("whole turn: WhatsApp vs the floor (aiohttp)", "floor"),
             ):
                 bars.append((label, statistics.median(turn[f"{key}_round_ratios"]), 0))
         sizes = turn["tracker_bytes"]
@@ -124,7 +125,7 @@ def chart(path: Path) -> bool:
     labels = [label for label, _, _ in bars][::-1]
     ratios = [ratio for _, ratio, _ in bars][::-1]
     goals = [goal for _, _, goal in bars][::-1]
-    figure, axes = plt.subplots(figsize=(9, 0.55 * len(bars) + 1.4))
+    figure, axes = plt.subplots(figsize=(11.5, 0.55 * len(bars) + 1.4))
     colours = [
         "#607d8b" if goal == 0 else "#2e7d32" if ratio >= goal else "#c62828"
         for ratio, goal in zip(ratios, goals, strict=True)
