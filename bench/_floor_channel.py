@@ -50,6 +50,7 @@ class FloorInput(InputChannel):  # type: ignore[misc]  # Rasa is untyped
     def __init__(self, graph_url: str, phone_number_id: str, access_token: str) -> None:
         self._messages_url = f"{graph_url}/v23.0/{phone_number_id}/messages"
         self._headers = {"Authorization": f"Bearer {access_token}"}
+        # Never closed: `rasa run` is stopped with the benchmark, and it is a benchmark's channel.
         self._session: aiohttp.ClientSession | None = None
 
     async def _post(self, body: dict[str, Any]) -> None:
@@ -58,7 +59,9 @@ class FloorInput(InputChannel):  # type: ignore[misc]  # Rasa is untyped
         async with self._session.post(
             self._messages_url, json=body, headers=self._headers
         ) as answer:
-            await answer.read()
+            if answer.status != 200:
+                raise RuntimeError(f"the Graph stand-in answered {answer.status}")
+            await answer.json()  # decoded, as the WhatsApp channel decodes its answers
 
     def blueprint(self, on_new_message: Any) -> Blueprint:
         floor = Blueprint(f"{self.name()}_webhook", __name__)
@@ -91,12 +94,21 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.answer: asyncio.Future[bytes] | None = None
         self.body: list[bytes] = []
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        self.parser.feed_data(data)
+        self.parser.feed_data(data)  # a bad answer raises: uvloop then closes the connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Closed by the stand-in (its keep-alive timeout) or after a bad answer: never reused,
+        and a request in flight fails instead of waiting for ever."""
+        self.closed = True
+        answer, self.answer = self.answer, None
+        if answer is not None and not answer.done():
+            answer.set_exception(ConnectionError("the Graph stand-in closed the connection"))
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -104,7 +116,10 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         answer, self.answer = self.answer, None
         body, self.body = b"".join(self.body), []
-        if answer is not None:
+        if self.parser.get_status_code() != 200:
+            if answer is not None:
+                answer.set_exception(RuntimeError(f"the stand-in answered {body[:200]!r}"))
+        elif answer is not None:
             answer.set_result(body)
 
 
@@ -127,6 +142,8 @@ class RawFloorInput(FloorInput):
         self._idle: list[_Connection] = []
 
     async def _post(self, body: dict[str, Any]) -> None:
+        while self._idle and self._idle[-1].closed:
+            self._idle.pop()
         if self._idle:
             connection = self._idle.pop()
         else:
@@ -136,5 +153,6 @@ class RawFloorInput(FloorInput):
         connection.answer = asyncio.get_running_loop().create_future()
         assert connection.transport is not None
         connection.transport.write(self._head + b"%d\r\n\r\n" % len(data) + data)
-        json.loads(await connection.answer)
-        self._idle.append(connection)
+        json.loads(await connection.answer)  # failed: the connection is dropped, not reused
+        if not connection.closed:
+            self._idle.append(connection)

@@ -1,16 +1,17 @@
 """The whole turn: the trained sample bot through signed WhatsApp webhooks vs Rasa's REST channel.
 
 One `rasa run` (the sample bot, trained by `tests/support/model.py` and cached under models/,
-with its action server) serves both channels at once, so both pay the same model, policies,
+with its action server) serves every channel at once, so all pay the same model, policies,
 tracker store and action server. The load generator (this process) holds 10 conversations at a
 time, each a script of `TURNS` messages, over `SENDERS` senders (`SENDERS * TURNS` >= 300 turns
-per run), alternating the channels run by run (fresh senders each run):
+per run), one run per channel in each round, in a balanced order (`ORDERS`; fresh senders each
+run):
 
 - REST: `POST /webhooks/rest/webhook`; the turn is done when the answer comes back;
 - WhatsApp: a signed webhook to `/webhooks/whatsapp/webhook`, answered 200 at once; the turn is
   done when its last answer reached the Graph API stand-in (served by this process). Read receipts
-  with the typing indicator are on, as by default: the floor of a WhatsApp turn is two Graph API
-  requests, the receipt and the answer.
+  with the typing indicator are on, as by default: the floor of a WhatsApp turn is its Graph API
+  requests, the receipt and one per answer (2.1 per turn for this script).
 
 Reported: turns per second (WhatsApp / REST, goal >= 0.9x) and the Rasa server's CPU per turn
 (`/proc/<pid>/task/*/schedstat`), medians of `ROUNDS` runs per channel; and the size of one
@@ -18,10 +19,15 @@ conversation's tracker after its `TURNS` turns (`GET /conversations/<id>/tracker
 REST: Rasa loads the whole tracker on every turn, so what each event stores is paid again on every
 turn.
 
-A third case shows the floor: `bench/_floor_channel.py`, Rasa's REST channel plus the Graph API
-requests of a WhatsApp turn (the read receipt and one request per answer, plain `session.post` on
-one aiohttp session, awaited in the request). WhatsApp / floor is what the channel's own work costs;
-floor / REST is what the platform's requests cost. No goal: it explains the judged ratio.
+Two more channels show the floor (`bench/_floor_channel.py`): Rasa's REST channel plus the Graph
+API requests of a WhatsApp turn (the read receipt and one request per answer, awaited in the
+request), made through aiohttp (`floor`: plain `session.post` on one session) and written bare
+(`floor_raw`: one write on a kept-alive connection, the answer parsed by httptools; not a client).
+Their turn is done when the REST answer comes back, after their Graph requests were answered: a
+little later than a WhatsApp turn's end (its last answer reaching the stand-in), which favours
+WhatsApp slightly in WhatsApp / floor. WhatsApp / floor is what the channel's own work costs;
+floor / REST is what the platform's requests cost, over plain HTTP to a loopback stand-in (no
+TLS, which a real client pays on every request). No goal: they explain the judged ratio.
 
 Send pacing is set far above the run's rate (the benchmark measures the channel, not Meta's
 80 messages/s), and pair pacing off.
@@ -62,7 +68,16 @@ SCRIPT = (
 )
 TURNS = len(SCRIPT)
 CONCURRENCY = 10
-ROUNDS = 9
+ORDERS = (
+    ("whatsapp", "rest", "floor_raw", "floor"),
+    ("rest", "floor", "whatsapp", "floor_raw"),
+    ("floor", "floor_raw", "rest", "whatsapp"),
+    ("floor_raw", "whatsapp", "floor", "rest"),
+)
+"""A Williams square: over 4 rounds each channel runs once in each place, and follows each other
+channel once, so neither the drift of this machine's speed within a round nor what ran just
+before favours one of them."""
+ROUNDS = 2 * len(ORDERS)
 TURN_TIMEOUT = 30.0
 GOAL = 0.9
 
@@ -85,7 +100,7 @@ def credentials(graph_url: str) -> str:
 
 
 class Rasa:
-    """`rasa run` with both channels, its action server, and the answers' counts per turn."""
+    """`rasa run` with every channel, its action server, and the answers' counts per turn."""
 
     def __init__(self, model: Path, graph: FakeGraph, workdir: Path) -> None:
         import subprocess
@@ -170,7 +185,8 @@ def floor_turn(http: aiohttp.ClientSession, rasa: Rasa, channel: str) -> Turn:
         body = {"sender": sender, "message": SCRIPT[index], "message_id": f"{sender}.{index}"}
         async with http.post(f"{rasa.url}/webhooks/{channel}/webhook", json=body) as answer:
             answers = await answer.json()
-            if answer.status != 200 or not answers:
+            if answer.status != 200 or len(answers) != rasa.answers_per_turn[index]:
+                # As many Graph requests as a WhatsApp turn, or the comparison is off.
                 raise AssertionError(f"floor turn {index} of {sender}: {answer.status} {answers}")
 
     return turn
@@ -278,12 +294,8 @@ async def main(with_profile: bool = False) -> None:
                     await conversations(turn, [f"5511{codes[name]}9{i:07d}" for i in range(40)])
                     recorder.wait(60)
             samples: dict[str, list[dict[str, float]]] = {name: [] for name in channels}
-            names = list(channels)
             for round_ in range(ROUNDS):
-                # Each channel goes first, second and third in turn: the drift of this machine's
-                # speed within a round does not favour one of them.
-                shift = round_ % len(names)
-                for name in names[shift:] + names[:shift]:
+                for name in ORDERS[round_ % len(ORDERS)]:
                     samples[name].append(await run(rasa, channels[name], f"{round_}{codes[name]}"))
             sizes = {
                 "whatsapp": await tracker_bytes(http, rasa, "551101000000"),
@@ -298,7 +310,7 @@ async def main(with_profile: bool = False) -> None:
     }
     results["tracker_bytes"] = sizes
     results["round_ratios"] = round_ratios(samples, "whatsapp", "rest")
-    results["floor_round_ratios"] = round_ratios(samples, "whatsapp", "floor")
+    results["whatsapp_floor_round_ratios"] = round_ratios(samples, "whatsapp", "floor")
     results["floor_rest_round_ratios"] = round_ratios(samples, "floor", "rest")
     results["floor_raw_rest_round_ratios"] = round_ratios(samples, "floor_raw", "rest")
     results["answers_per_turn"] = rasa.answers_per_turn
@@ -316,7 +328,8 @@ def round_ratios(
 
 
 def paired_ratio(results: Mapping[str, Any], key: str = "round_ratios") -> float:
-    """The judged ratio: the median over rounds of WhatsApp's turns/s over REST's in that round.
+    """A paired ratio: the median over rounds of one channel's turns/s over another's in that
+    round (`round_ratios`, WhatsApp over REST: the judged one).
 
     The runs of a round are seconds apart; this machine's speed drifts by tens of percent over
     a minute (other programs, the host), and a ratio of medians taken over the whole run mixes
@@ -348,14 +361,16 @@ def report(results: dict[str, Any]) -> None:
     )
     cpu_ratio = whatsapp["cpu_ms_per_turn"] / rest["cpu_ms_per_turn"]
     verdict = "meets" if ratio >= GOAL else "MISSES"
+    # Three decimals where two would round a miss up to the goal (or a pass down to it).
+    shown = f"{ratio:.3f}" if abs(ratio - GOAL) < 0.005 else f"{ratio:.2f}"
     rounds = ", ".join(f"{value:.2f}x" for value in results["round_ratios"])
     print_table(
         f"The whole turn: the sample bot, {SENDERS} senders x {TURNS} turns per run, "
         f"{CONCURRENCY} conversations at a time; ours = WhatsApp webhooks, baseline = Rasa's REST "
-        f"channel, same rasa run (medians of {ROUNDS} alternated runs)",
+        f"channel, same rasa run (medians of {ROUNDS} rounds)",
         rows,
         ratio="ours/baseline",
-        conclusion=f"Conclusion: WhatsApp completes {ratio:.2f}x the turns per second of REST "
+        conclusion=f"Conclusion: WhatsApp completes {shown}x the turns per second of REST "
         f"(median of the rounds' ratios: {rounds}; {verdict} the {GOAL}x goal) at "
         f"{cpu_ratio:.2f}x the server CPU per turn; its tracker is "
         f"{sizes['whatsapp'] / sizes['rest']:.2f}x REST's after {TURNS} turns.",
@@ -365,61 +380,56 @@ def report(results: dict[str, Any]) -> None:
 
 
 def report_floor(results: dict[str, Any]) -> None:
-    """The second table: WhatsApp against the floor, REST with a WhatsApp turn's Graph requests."""
+    """Two more tables: WhatsApp against the aiohttp floor, then each floor against REST."""
     whatsapp, floor, rest = results["whatsapp"], results["floor"], results["rest"]
-    ours_floor = paired_ratio(results, "floor_round_ratios")
-    floor_rest = paired_ratio(results, "floor_rest_round_ratios")
-    rows = [
-        Row("turns per second", whatsapp["turns_per_second"], floor["turns_per_second"], "/s"),
-        Row("turns per second, WhatsApp / floor within each round (median)", ours_floor, 1, "x"),
-        Row(
-            "Rasa server CPU per turn (lower is better)",
-            whatsapp["cpu_ms_per_turn"],
-            floor["cpu_ms_per_turn"],
-            "ms",
-        ),
-        Row(
-            "the floor: REST + Graph requests vs REST alone, turns per second (median)",
-            floor_rest,
-            1,
-            "x",
-        ),
-        Row(
-            "the floor: REST + Graph requests vs REST alone, server CPU per turn",
-            floor["cpu_ms_per_turn"],
-            rest["cpu_ms_per_turn"],
-            "ms",
-        ),
-    ]
-    raw = results["floor_raw"]
-    raw_rest = paired_ratio(results, "floor_raw_rest_round_ratios")
-    rows += [
-        Row(
-            "the floor with bare requests (no aiohttp) vs REST alone, turns per second (median)",
-            raw_rest,
-            1,
-            "x",
-        ),
-        Row(
-            "the floor with bare requests (no aiohttp) vs REST alone, server CPU per turn",
-            raw["cpu_ms_per_turn"],
-            rest["cpu_ms_per_turn"],
-            "ms",
-        ),
-    ]
-    extra = floor["cpu_ms_per_turn"] - rest["cpu_ms_per_turn"]
-    extra_raw = raw["cpu_ms_per_turn"] - rest["cpu_ms_per_turn"]
+    ours_floor = paired_ratio(results, "whatsapp_floor_round_ratios")
     print_table(
         "The whole turn against its floor: ours = WhatsApp webhooks, baseline = REST plus the "
-        "Graph API requests of a WhatsApp turn (read receipt, one per answer; "
+        "Graph API requests of a WhatsApp turn through aiohttp (read receipt, one per answer; "
         "bench/_floor_channel.py), same runs",
+        [
+            Row("turns per second", whatsapp["turns_per_second"], floor["turns_per_second"], "/s"),
+            Row(
+                "turns per second, WhatsApp / floor within each round (median)", ours_floor, 1, "x"
+            ),
+            Row(
+                "Rasa server CPU per turn (lower is better)",
+                whatsapp["cpu_ms_per_turn"],
+                floor["cpu_ms_per_turn"],
+                "ms",
+            ),
+        ],
+        ratio="ours/baseline",
+        conclusion=f"Conclusion: WhatsApp completes {ours_floor:.2f}x the floor's turns per second "
+        f"at {whatsapp['cpu_ms_per_turn'] - floor['cpu_ms_per_turn']:+.2f} ms of server CPU per "
+        "turn: what the channel's own work costs over the requests any WhatsApp channel makes.",
+    )
+    rows, figures = [], []
+    for name, label in (("floor", "through aiohttp"), ("floor_raw", "written bare (no aiohttp)")):
+        ratio = paired_ratio(results, f"{name}_rest_round_ratios")
+        extra = results[name]["cpu_ms_per_turn"] - rest["cpu_ms_per_turn"]
+        rows += [
+            Row(
+                f"Graph requests {label}: turns per second within each round (median)",
+                ratio,
+                1,
+                "x",
+            ),
+            Row(
+                f"Graph requests {label}: server CPU per turn (lower is better)",
+                results[name]["cpu_ms_per_turn"],
+                rest["cpu_ms_per_turn"],
+                "ms",
+            ),
+        ]
+        figures.append(f"{ratio:.2f}x its turns per second {label} ({extra:+.2f} ms of CPU)")
+    print_table(
+        "The floors against REST: ours = REST plus a WhatsApp turn's Graph requests, baseline = "
+        "REST alone, same runs (plain HTTP to the loopback stand-in: no TLS)",
         rows,
         ratio="ours/baseline",
-        conclusion=f"Conclusion: the Graph requests alone take REST to {floor_rest:.2f}x its turns "
-        f"per second through aiohttp ({extra:+.2f} ms of server CPU per turn) and to "
-        f"{raw_rest:.2f}x written bare ({extra_raw:+.2f} ms); WhatsApp completes "
-        f"{ours_floor:.2f}x the aiohttp floor's turns per second: the rest is the channel's own "
-        f"work.",
+        conclusion=f"Conclusion: a WhatsApp turn's Graph requests take REST to {figures[0]}, "
+        f"and to {figures[1]}.",
     )
 
 
