@@ -132,7 +132,14 @@ def chart(path: Path) -> bool:
     ]
     axes.barh(labels, ratios, color=colours)
     for index, (ratio, goal) in enumerate(zip(ratios, goals, strict=True)):
-        axes.text(ratio + 0.01, index, f"{ratio:.2f}x", va="center", fontsize=9)
+        near = goal and abs(ratio - goal) < 0.005  # two decimals would hide which side it is
+        axes.text(
+            ratio + 0.01,
+            index,
+            f"{ratio:.3f}x" if near else f"{ratio:.2f}x",
+            va="center",
+            fontsize=9,
+        )
         if goal:
             axes.plot([goal, goal], [index - 0.4, index + 0.4], color="black", linewidth=2)
     axes.axvline(1.0, color="grey", linestyle=":", linewidth=1)
