@@ -59,6 +59,18 @@ class Plan:
     webhook_url: str = ""
     rasa_port: int = RASA_PORT
 
+    @property
+    def stages(self) -> tuple[tuple[Service, ...], ...]:
+        """The services in the order they are started, each stage once the one before answers.
+
+        The sandbox comes last, once the bot answers: it verifies the bot's webhook URL as soon
+        as it starts, and started beside a Rasa still loading its model it warned that the URL
+        was unreachable on every `make run`, then verified it seconds later.
+        """
+        first = tuple(s for s in self.services if s.name != "sandbox")
+        last = tuple(s for s in self.services if s.name == "sandbox")
+        return (first, last) if last else (first,)
+
 
 def uses_real_whatsapp(env: Mapping[str, str]) -> bool:
     """Meta credentials are complete, and the Graph API is Meta's (not the sandbox)."""
@@ -76,7 +88,9 @@ def plan(env: Mapping[str, str], model: Path | None = None) -> Plan:
     child_env = dict(env)
     child_env["RASA_TELEMETRY_ENABLED"] = "false"
     child_env["PYTHONUNBUFFERED"] = "1"
-    # Rasa's dependencies print pages of deprecation warnings at start-up: keep the output readable.
+    # Rasa's dependencies print pages of deprecation warnings at start-up: keep the output readable
+    # (what this misses, the supervisor leaves out: `DeprecationNoise`). A PYTHONWARNINGS of the
+    # user's own shows everything.
     child_env.setdefault("PYTHONWARNINGS", "ignore")
     child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     child_env["PYTHONPATH"] = os.pathsep.join(
@@ -202,12 +216,21 @@ def _load_dotenv(root: Path) -> bool:
     return True
 
 
-def _banner(plan_: Plan) -> list[str]:
+def _banner(plan_: Plan, hidden_deprecations: int = 0) -> list[str]:
+    hidden = (
+        [
+            f"  ({hidden_deprecations} deprecation warnings of Rasa's libraries left out; "
+            "PYTHONWARNINGS=default make run shows them)"
+        ]
+        if hidden_deprecations
+        else []
+    )
     if plan_.mode == "sandbox":
         return [
             "",
             f"  Open {plan_.sandbox_url} to chat with the bot",
             "  (Ctrl-C stops everything)",
+            *hidden,
             "",
         ]
     return [
@@ -219,6 +242,7 @@ def _banner(plan_: Plan) -> list[str]:
         "  https://<your-host>/webhooks/whatsapp/webhook, the Verify token to the value of",
         "  WHATSAPP_VERIFY_TOKEN, and subscribe to the `messages` field.",
         "  (Ctrl-C stops everything)",
+        *hidden,
         "",
     ]
 
@@ -238,7 +262,9 @@ def main(argv: Sequence[str] | None = None, root: Path = PROJECT_ROOT) -> int:
     args = parser.parse_args(argv)
     dotenv = _load_dotenv(root)
     plan_ = plan(os.environ, args.model)
-    supervisor = Supervisor(plan_.env, root)
+    supervisor = Supervisor(
+        plan_.env, root, hide_library_deprecations="PYTHONWARNINGS" not in os.environ
+    )
     say = supervisor.say
     tag = "[run]".ljust(10)
     mode = "the local WhatsApp sandbox" if plan_.mode == "sandbox" else "WhatsApp (Meta)"
@@ -269,13 +295,16 @@ def main(argv: Sequence[str] | None = None, root: Path = PROJECT_ROOT) -> int:
             if code != 0:
                 say(f"{tag} rasa train failed with code {code}; see its output above")
                 return 1
-        for service in plan_.services:
-            supervisor.start(service.name, service.args)
-        supervisor.wait_ready(plan_.services)
+        for stage in plan_.stages:
+            for service in stage:
+                supervisor.start(service.name, service.args)
+            supervisor.wait_ready(stage)
+            if supervisor.stopping.is_set():
+                break
         if supervisor.stopping.is_set():
             say(f"{tag} stopping")
             return 0
-        for line in _banner(plan_):
+        for line in _banner(plan_, supervisor.hidden_deprecations):
             say(line)
         died = supervisor.watch()
         if died is not None:

@@ -26,6 +26,11 @@ def test_no_credentials_means_the_sandbox_with_matching_settings() -> None:
     result = plan({"PATH": "/bin"})
     assert result.mode == "sandbox"
     assert [s.name for s in result.services] == ["actions", "rasa", "sandbox"]
+    # The sandbox verifies the webhook as it starts: only once the bot answers.
+    assert [[s.name for s in stage] for stage in result.stages] == [
+        ["actions", "rasa"],
+        ["sandbox"],
+    ]
     env = result.env
     assert env["WHATSAPP_API_BASE_URL"] == "http://127.0.0.1:5100"
     assert env["WHATSAPP_ACCESS_TOKEN"] == config.DEFAULT_ACCESS_TOKEN
@@ -47,6 +52,7 @@ def test_complete_meta_credentials_mean_real_whatsapp_without_the_sandbox() -> N
     result = plan(META)
     assert result.mode == "whatsapp"
     assert [s.name for s in result.services] == ["actions", "rasa"]
+    assert [[s.name for s in stage] for stage in result.stages] == [["actions", "rasa"]]
     assert result.env["WHATSAPP_ACCESS_TOKEN"] == "EAAreal"
     assert "WHATSAPP_API_BASE_URL" not in result.env
     assert uses_real_whatsapp(META | {"WHATSAPP_API_BASE_URL": "https://graph.facebook.com"})
@@ -226,3 +232,57 @@ def test_run_command_exits_cleanly_on_sigint_while_training_or_starting(tmp_path
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output.decode()[-2000:]
     assert b"stopping" in output
+
+
+NOISY_CHILD = """
+import sys, warnings
+library, ours = sys.argv[1:3]
+sys.path[:0] = [library, ours]
+import noisy_library  # warns at import: a DeprecationWarning from site-packages, two lines long
+import our_module  # a UserWarning of our own, not under site-packages
+# One whose source cannot be read (no indented line after it), then a log record:
+exec(compile("warnings.warn('gone API', DeprecationWarning)", library + "/ghost.py", "exec"))
+print("2026-12-04 20:40:39 INFO     root  - Starting Rasa server", flush=True)
+print("Traceback (most recent call last):", flush=True)
+print("  File 'x.py', line 1", flush=True)
+print("bot is up", flush=True)
+"""
+
+
+@pytest.mark.parametrize("hide", [True, False])
+def test_library_deprecation_warnings_are_left_out_of_the_output_and_counted(
+    tmp_path: Path, hide: bool
+) -> None:
+    """What `PYTHONWARNINGS=ignore` cannot silence (Sanic re-enables deprecations at import) is
+    left out of `make run`'s output: each warning whole, and nothing else."""
+    library = tmp_path / "venv" / "lib" / "python3.10" / "site-packages"
+    library.mkdir(parents=True)
+    (library / "noisy_library.py").write_text(
+        "import warnings\nwarnings.warn('old API.\\nUse the new one.', DeprecationWarning)\n"
+    )
+    ours = tmp_path / "project"
+    ours.mkdir()
+    (ours / "our_module.py").write_text("import warnings\nwarnings.warn('check your domain')\n")
+    out = io.StringIO()
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    supervisor = Supervisor(env, tmp_path, out, hide_library_deprecations=hide)
+    child = (sys.executable, "-c", NOISY_CHILD, str(library), str(ours))
+    assert supervisor.run_to_end("child", child) == 0
+    shown = out.getvalue()
+    for kept in (
+        "UserWarning: check your domain",  # the bot's own warnings stay, with their source
+        "warnings.warn('check your domain')",
+        "INFO     root  - Starting Rasa server",
+        "Traceback (most recent call last):",
+        "  File 'x.py', line 1",
+        "bot is up",
+    ):
+        assert kept in shown
+    library_lines = ("old API", "Use the new one.", "warnings.warn('old API", "gone API")
+    if hide:
+        assert not [line for line in library_lines if line in shown], shown
+        assert supervisor.hidden_deprecations == 2
+    else:
+        assert all(line in shown for line in library_lines), shown
+        assert supervisor.hidden_deprecations == 0
+    assert any("old API" in line for line in supervisor.tails["child"])  # kept for a crash report

@@ -221,6 +221,7 @@ def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         )
     sandbox_port, rasa_port = free_port(), free_port()
     env = {k: v for k, v in child_env().items() if not k.startswith(("WHATSAPP_", "SANDBOX_"))}
+    env.pop("PYTHONWARNINGS", None)  # as in a user's shell: the run command chooses
     # A base URL that is not Meta's keeps a developer's .env from switching to real WhatsApp.
     env |= {
         "SANDBOX_PORT": str(sandbox_port),

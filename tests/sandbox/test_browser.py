@@ -4,7 +4,8 @@ The whole stack runs as `make run` runs it (`python -m devtools.run`): the actio
 with the WhatsApp channel pointed at the sandbox, and the sandbox. Chromium is Debian's
 (`apt-get install chromium`), driven by Playwright; Playwright's own browsers are never used.
 
-`SANDBOX_SCREENSHOT=docs/sandbox.png` saves the README's screenshot of the conversation.
+`SANDBOX_SCREENSHOT=docs/sandbox.png` saves the README's screenshot of the conversation (with
+Debian's `fonts-noto-color-emoji` installed, or the bot's emoji show as boxes).
 """
 
 import json
@@ -336,6 +337,17 @@ def test_25_hours_later_only_a_template_gets_through(page: Page, stack: RunningS
     screenshot = os.environ.get("SANDBOX_TEMPLATE_SCREENSHOT")
     if screenshot:
         page.screenshot(path=screenshot)
+
+
+def test_the_start_up_output_says_only_what_matters(stack: RunningStack) -> None:
+    """No warning a user would worry about before the chat page is offered: the sandbox starts
+    once the bot answers (so its webhook is verified at once, never "unreachable"), and the
+    deprecation warnings of Rasa's libraries are left out, counted."""
+    start_up = stack.output().split("to chat with the bot")[0]
+    assert "unreachable" not in start_up, start_up
+    assert "DeprecationWarning" not in start_up and "MovedIn20Warning" not in start_up, start_up
+    assert "webhooks/whatsapp/webhook is verified" in stack.output()
+    assert "deprecation warnings of Rasa's libraries left out" in stack.output()
 
 
 def test_ctrl_c_stops_everything(stack: RunningStack) -> None:
