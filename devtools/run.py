@@ -32,6 +32,8 @@ from sandbox.config import (
 from .supervisor import Service, StartupError, Supervisor, port_in_use
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+QUIET_PATH = str(Path(__file__).resolve().parent / "quiet")
+"""On the children's PYTHONPATH: its `sitecustomize` leaves out the libraries' deprecations."""
 BIN = Path(sys.executable).parent
 RASA = str(BIN / "rasa")
 RASA_PORT = 5005
@@ -53,23 +55,20 @@ Mode = Literal["sandbox", "whatsapp"]
 class Plan:
     mode: Mode
     env: Mapping[str, str] = field(repr=False)
-    services: tuple[Service, ...]
+    stages: tuple[tuple[Service, ...], ...]
+    """The services in the order they are started, each stage once the one before answers."""
     warnings: tuple[str, ...] = ()
     sandbox_url: str | None = None
     webhook_url: str = ""
     rasa_port: int = RASA_PORT
 
     @property
-    def stages(self) -> tuple[tuple[Service, ...], ...]:
-        """The services in the order they are started, each stage once the one before answers.
+    def services(self) -> tuple[Service, ...]:
+        return tuple(service for stage in self.stages for service in stage)
 
-        The sandbox comes last, once the bot answers: it verifies the bot's webhook URL as soon
-        as it starts, and started beside a Rasa still loading its model it warned that the URL
-        was unreachable on every `make run`, then verified it seconds later.
-        """
-        first = tuple(s for s in self.services if s.name != "sandbox")
-        last = tuple(s for s in self.services if s.name == "sandbox")
-        return (first, last) if last else (first,)
+    @property
+    def hides_library_deprecations(self) -> bool:
+        return QUIET_PATH in self.env["PYTHONPATH"].split(os.pathsep)
 
 
 def uses_real_whatsapp(env: Mapping[str, str]) -> bool:
@@ -88,13 +87,14 @@ def plan(env: Mapping[str, str], model: Path | None = None) -> Plan:
     child_env = dict(env)
     child_env["RASA_TELEMETRY_ENABLED"] = "false"
     child_env["PYTHONUNBUFFERED"] = "1"
-    # Rasa's dependencies print pages of deprecation warnings at start-up: keep the output readable
-    # (what this misses, the supervisor leaves out: `DeprecationNoise`). A PYTHONWARNINGS of the
-    # user's own shows everything.
+    # Rasa's dependencies print pages of deprecation warnings at start-up: keep the output readable.
+    # `ignore` alone is not enough (devtools/quiet/sitecustomize.py says why); a PYTHONWARNINGS of
+    # the user's own other than `ignore` shows everything.
+    quiet = env.get("PYTHONWARNINGS", "ignore") == "ignore"
     child_env.setdefault("PYTHONWARNINGS", "ignore")
     child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     child_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+        p for p in (QUIET_PATH if quiet else "", str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )
     webhook_url = f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook"
     actions = Service(
@@ -125,7 +125,7 @@ def plan(env: Mapping[str, str], model: Path | None = None) -> Plan:
             port=rasa_port,
         )
         return Plan(
-            "whatsapp", child_env, (actions, rasa), webhook_url=webhook_url, rasa_port=rasa_port
+            "whatsapp", child_env, ((actions, rasa),), webhook_url=webhook_url, rasa_port=rasa_port
         )
 
     warnings = []
@@ -174,7 +174,9 @@ def plan(env: Mapping[str, str], model: Path | None = None) -> Plan:
     return Plan(
         "sandbox",
         child_env,
-        (actions, rasa, sandbox),
+        # The sandbox verifies the bot's webhook URL as soon as it starts: started beside a Rasa
+        # still loading its model, it warned on every `make run` that the URL was unreachable.
+        ((actions, rasa), (sandbox,)),
         tuple(warnings),
         sandbox_url,
         webhook_url,
@@ -216,13 +218,10 @@ def _load_dotenv(root: Path) -> bool:
     return True
 
 
-def _banner(plan_: Plan, hidden_deprecations: int = 0) -> list[str]:
+def _banner(plan_: Plan) -> list[str]:
     hidden = (
-        [
-            f"  ({hidden_deprecations} deprecation warnings of Rasa's libraries left out; "
-            "PYTHONWARNINGS=default make run shows them)"
-        ]
-        if hidden_deprecations
+        ["  (Rasa's libraries' deprecation warnings left out; PYTHONWARNINGS=default shows them)"]
+        if plan_.hides_library_deprecations
         else []
     )
     if plan_.mode == "sandbox":
@@ -262,9 +261,7 @@ def main(argv: Sequence[str] | None = None, root: Path = PROJECT_ROOT) -> int:
     args = parser.parse_args(argv)
     dotenv = _load_dotenv(root)
     plan_ = plan(os.environ, args.model)
-    supervisor = Supervisor(
-        plan_.env, root, hide_library_deprecations="PYTHONWARNINGS" not in os.environ
-    )
+    supervisor = Supervisor(plan_.env, root)
     say = supervisor.say
     tag = "[run]".ljust(10)
     mode = "the local WhatsApp sandbox" if plan_.mode == "sandbox" else "WhatsApp (Meta)"
@@ -300,11 +297,9 @@ def main(argv: Sequence[str] | None = None, root: Path = PROJECT_ROOT) -> int:
                 supervisor.start(service.name, service.args)
             supervisor.wait_ready(stage)
             if supervisor.stopping.is_set():
-                break
-        if supervisor.stopping.is_set():
-            say(f"{tag} stopping")
-            return 0
-        for line in _banner(plan_, supervisor.hidden_deprecations):
+                say(f"{tag} stopping")
+                return 0
+        for line in _banner(plan_):
             say(line)
         died = supervisor.watch()
         if died is not None:

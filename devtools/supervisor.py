@@ -7,7 +7,6 @@ the run command, which then stops the children in order.
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -23,51 +22,6 @@ from pathlib import Path
 from typing import IO
 
 STOP_TIMEOUT = 20.0
-
-_LIBRARY_DEPRECATION = re.compile(
-    r"^\S.*[/\\]site-packages[/\\]\S+\.py:\d+: \w*(?:DeprecationWarning|MovedIn20Warning): "
-)
-"""The first line `warnings` prints for a deprecation raised inside an installed library:
-`<path>/site-packages/<module>.py:<line>: <Category>: <message>`."""
-_NEW_RECORD = re.compile(r"^(?:\d{4}-\d\d-\d\d[ T]|Traceback |\S.*\.py:\d+: \w+: )")
-"""A line that cannot belong to the warning before it: a log record, a traceback, a warning."""
-
-
-class DeprecationNoise:
-    """Drops the deprecation warnings of installed libraries from a child's output, and counts them.
-
-    Why here and not with `PYTHONWARNINGS=ignore` alone: Sanic, which Rasa imports early, puts
-    `filterwarnings("once", category=DeprecationWarning)` in front of the interpreter's filters
-    (sanic/app.py), so every deprecation of the libraries imported after it prints anyway: about
-    40 lines (SQLAlchemy, pkg_resources, distutils, pyparsing, TensorFlow) before the bot is up,
-    none of them the user's to fix. Everything else passes: Rasa's own UserWarnings about the
-    bot's data, our code's warnings (not under site-packages), log records, tracebacks.
-
-    `warnings` prints `<file>:<line>: <Category>: <message>`, the message's further lines if it
-    has several, then the source line indented. A warning ends at that indented line; one whose
-    source cannot be read has none, so a line that starts a log record, a traceback or another
-    warning ends it too, and so do `_MAX_LINES`.
-    """
-
-    _MAX_LINES = 8
-
-    def __init__(self) -> None:
-        self.hidden = 0
-        self._lines_left = 0  # > 0 while inside a dropped warning
-
-    def keep(self, line: str) -> bool:
-        if _LIBRARY_DEPRECATION.match(line):
-            self.hidden += 1
-            self._lines_left = self._MAX_LINES
-            return False
-        if self._lines_left == 0 or _NEW_RECORD.match(line):
-            self._lines_left = 0
-            return True
-        if line[:1].isspace():  # the source line: the warning's last
-            self._lines_left = 0
-        else:
-            self._lines_left -= 1
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +59,8 @@ class StartupError(Exception):
 class Supervisor:
     """Starts children in their own process groups, relays their output, stops them all."""
 
-    def __init__(
-        self,
-        env: Mapping[str, str],
-        cwd: Path,
-        out: IO[str] | None = None,
-        *,
-        hide_library_deprecations: bool = False,
-    ) -> None:
+    def __init__(self, env: Mapping[str, str], cwd: Path, out: IO[str] | None = None) -> None:
         self.env = dict(env)
-        self.hide_library_deprecations = hide_library_deprecations
-        self.noise: dict[str, DeprecationNoise] = {}
         self.cwd = cwd
         self.out = out or sys.stdout
         self.children: dict[str, subprocess.Popen[bytes]] = {}
@@ -149,17 +94,10 @@ class Supervisor:
     def _relay(self, name: str, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
         tag = f"[{name}]".ljust(10)
-        noise = self.noise.setdefault(name, DeprecationNoise())
         for raw in process.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
-            self.tails[name].append(line)  # all of it: shown if the child dies
-            if not self.hide_library_deprecations or noise.keep(line):
-                self.say(f"{tag} {line}")
-
-    @property
-    def hidden_deprecations(self) -> int:
-        """How many library deprecation warnings were left out of the output so far."""
-        return sum(noise.hidden for noise in self.noise.values())
+            self.tails[name].append(line)
+            self.say(f"{tag} {line}")
 
     def run_to_end(self, name: str, args: Sequence[str]) -> int:
         """Run a command (training) in the foreground; Ctrl-C stops it too."""
