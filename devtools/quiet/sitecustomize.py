@@ -13,6 +13,10 @@ a warning ends. Here the warning itself is judged, by its category and the file 
 and nothing else is touched: Rasa's UserWarnings about the bot's data and its FutureWarnings
 about deprecated settings (Rasa raises its own deprecations as FutureWarning, so that users see
 them), every warning raised by the project's own code, log records, tracebacks.
+
+`bench/_harness.py` wraps `showwarning` the same way for the benchmarks' own process, with a wider
+rule (every warning from site-packages, so that a benchmark prints only its tables); the two are
+kept apart because they judge differently and run in different processes.
 """
 
 import importlib.machinery
